@@ -1,0 +1,1 @@
+"""The dynamics service: hosts one world model behind worldflux.v1.DynamicsService."""

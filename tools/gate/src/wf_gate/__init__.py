@@ -1,0 +1,1 @@
+"""wf-gate: decides with honest statistics whether each model family is ready to release."""
