@@ -1,0 +1,10 @@
+"""The built-in families. Importing this module registers every one of them.
+
+The core registry imports it by name on first lookup, so core never names a family; targets that
+need the whole catalogue (services, the gate tool, examples) import it explicitly. A new family
+is a new folder beside this file plus one import line here.
+"""
+
+# isort: off
+# (one import per family, each registers itself; keep the list sorted)
+# isort: on
