@@ -1,0 +1,47 @@
+"""The docs site builds offline with `mkdocs build --strict`, and a broken link fails that build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+DOCS = Path(__file__).resolve().parent
+
+
+def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_site_builds_strictly(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    result = mkdocs_build(DOCS / "mkdocs.yml", site)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (site / "index.html").is_file()
+    for page in ("development", "architecture", "wire-api"):
+        assert (site / page / "index.html").is_file(), page
+
+
+def test_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
+    shutil.copytree(DOCS / "content", tmp_path / "content")
+    (tmp_path / "content" / "broken.md").write_text(
+        "# Broken\n\nSee [the missing page](no-such-page.md).\n"
+    )
+    config = yaml.safe_load((DOCS / "mkdocs.yml").read_text())
+    config["nav"].append({"Broken": "broken.md"})
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0
+    assert "no-such-page.md" in result.stdout + result.stderr
