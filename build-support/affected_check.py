@@ -68,7 +68,7 @@ def check(
         failures.append(f"(c) every test depends on {edited}: the check proves nothing")
     lines = [f"selected ({len(selected)} of {len(tests)} test targets):"]
     lines += [f"  {a}" for a in sorted(selected)]
-    lines.append(f"not selected, not depending on {edited} ({len(unaffected)}):")
+    lines.append(f"test targets not depending on {edited} ({len(unaffected)}):")
     lines += [f"  {a}" for a in unaffected]
     return lines, failures
 
