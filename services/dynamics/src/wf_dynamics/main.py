@@ -1,43 +1,138 @@
-"""Command line of the dynamics service."""
+"""wf-dynamics: serve one world model as worldflux.v1.DynamicsService.
+
+    wf-dynamics --model tdmpc2:ci --obs-shape 3 --action-dim 1 --port 50061
+    wf-dynamics --checkpoint runs/tdmpc2/ckpt --token "$TOKEN" --metrics-port 9101
+
+Prints one JSON line {"event": "serving", "port": ..., "metrics_port": ...} on stdout once it
+accepts calls (so a supervisor or test can use --port 0), logs JSON lines on stderr, and drains
+gracefully on SIGTERM.
+"""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import importlib
+import json
+import logging
 import sys
-import threading
-from concurrent import futures
+from pathlib import Path
+from typing import Any
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+import torch
 
-from worldflux.v1 import dynamics_pb2
+from worldflux.core import WorldModel, create_world_model
+from worldflux.rpc.cli import add_server_arguments, announce, server_config_from_args
+from worldflux.rpc.dynamics_servicer import DynamicsLimits, DynamicsServicer
+from worldflux.rpc.logs import configure_json_logging
+from worldflux.rpc.server import serve_until_signal, start_server
+
+log = logging.getLogger("wf_dynamics")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace("x", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r}: use e.g. 24 or 3,64,64") from None
+
+
+def _override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE (VALUE parsed as JSON)")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wf-dynamics", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=50061)
+    parser = argparse.ArgumentParser(
+        prog="wf-dynamics",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="model id family:size (fresh weights from --seed)")
+    source.add_argument("--checkpoint", type=Path, help="checkpoint directory (save_pretrained)")
+    model = parser.add_argument_group("model (with --model)")
+    model.add_argument(
+        "--obs-shape", type=_shape, help="per-sample observation shape, e.g. 3,64,64"
+    )
+    model.add_argument(
+        "--action-dim", type=int, help="action width (number of choices if discrete)"
+    )
+    model.add_argument("--action-kind", choices=["continuous", "discrete"])
+    model.add_argument(
+        "--set",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other config field (repeatable)",
+    )
+    model.add_argument("--seed", type=int, default=0, help="weight init seed: replicas must match")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (a family that registers itself); repeatable",
+    )
+    parser.add_argument("--device", default="cpu")
+    add_server_arguments(parser, default_port=50061)
+    limits = parser.add_argument_group("request limits (beyond: RESOURCE_EXHAUSTED)")
+    limits.add_argument("--max-batch", type=int, default=DynamicsLimits.max_batch)
+    limits.add_argument("--max-candidates", type=int, default=DynamicsLimits.max_candidates)
+    limits.add_argument("--max-horizon", type=int, default=DynamicsLimits.max_horizon)
     return parser
+
+
+def load_model(args: argparse.Namespace) -> WorldModel:
+    for module in args.plugin:
+        importlib.import_module(module)
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_dir():
+            raise SystemExit(f"wf-dynamics: checkpoint directory {args.checkpoint} does not exist")
+        return create_world_model(args.checkpoint, device=args.device)
+    # The built-in families register on import; the registry also finds entry-point plugins.
+    import worldflux.models.catalog  # noqa: F401
+
+    overrides = dict(args.set)
+    for flag, key in (
+        ("obs_shape", "obs_shape"),
+        ("action_dim", "action_dim"),
+        ("action_kind", "action_kind"),
+    ):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    torch.manual_seed(args.seed)
+    return create_world_model(args.model, device=args.device, **overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    service_name = dynamics_pb2.DESCRIPTOR.services_by_name["DynamicsService"].full_name
-    reflection.enable_server_reflection((service_name, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
-    server.start()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    print(f"wf-dynamics listening on {args.host}:{port}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop(grace=5).wait()
+    configure_json_logging(args.log_level)
+    config = server_config_from_args(args, "wf-dynamics")
+    model = load_model(args)
+    servicer = DynamicsServicer(
+        model,
+        DynamicsLimits(
+            max_batch=args.max_batch,
+            max_candidates=args.max_candidates,
+            max_horizon=args.max_horizon,
+        ),
+    )
+    running = start_server("dynamics", [servicer.service()], config)
+    announce(
+        "dynamics",
+        config,
+        running.port,
+        running.metrics_port,
+        model_id=model.model_id,
+        fingerprint=servicer.fingerprint,
+    )
+    serve_until_signal(running)
     return 0
 
 

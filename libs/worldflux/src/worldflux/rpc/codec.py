@@ -34,9 +34,13 @@ class TensorCodecError(ValueError):
     """A tensor message that cannot be decoded, or a tensor that cannot be encoded."""
 
 
+class TensorTooLargeError(TensorCodecError):
+    """A tensor larger than the receiver accepts (a server answers RESOURCE_EXHAUSTED)."""
+
+
 def dtype_name(wire_dtype: int) -> str:
     try:
-        return tensor_pb2.DataType.Name(wire_dtype)
+        return tensor_pb2.DataType.Name(wire_dtype)  # type: ignore[arg-type]
     except ValueError:
         return f"unknown DataType {wire_dtype}"
 
@@ -74,7 +78,7 @@ def decode_tensor(
         raise TensorCodecError(f"{field}: negative dimension in shape {list(shape)}")
     numel = math.prod(shape)
     if numel > max_elements:
-        raise TensorCodecError(
+        raise TensorTooLargeError(
             f"{field}: shape {list(shape)} has {numel} elements, more than the limit {max_elements}"
         )
     itemsize = torch.empty((), dtype=dtype).element_size()

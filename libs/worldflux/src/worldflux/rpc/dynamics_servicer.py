@@ -1,0 +1,291 @@
+"""DynamicsService over any WorldModel, with the validation that makes it safe to expose.
+
+Everything that arrives is checked against the model's contract before the model sees it: a
+wrong shape, dtype, action kind, NaN/Inf or empty tensor is INVALID_ARGUMENT with a message
+naming the field and what was expected; a request beyond the configured limits is
+RESOURCE_EXHAUSTED. The expected latent-state layout (names, per-sample shapes, dtypes) is
+learnt once at start-up by encoding one zero observation, so states are validated exactly as
+the served family produces them.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import grpc
+import torch
+
+from worldflux.core.errors import ContractError
+from worldflux.core.model import WorldModel
+from worldflux.core.payload import ActionPayload
+from worldflux.core.spec import ActionKind
+from worldflux.core.state import LatentState
+from worldflux.rpc.codec import DEFAULT_MAX_ELEMENTS, decode_tensor
+from worldflux.rpc.convert import (
+    action_payload_from_proto,
+    action_payload_to_proto,
+    condition_from_proto,
+    latent_state_from_proto,
+    latent_state_to_proto,
+    model_spec_to_proto,
+    rollout_to_proto,
+)
+from worldflux.rpc.errors import RequestTooLargeError
+from worldflux.rpc.server import Service, guarded
+from worldflux.v1 import dynamics_pb2, tensor_pb2
+
+OBS_DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "int64": torch.int64}
+SERVICE_DESCRIPTOR = dynamics_pb2.DESCRIPTOR.services_by_name["DynamicsService"]
+
+
+@dataclass(frozen=True)
+class DynamicsLimits:
+    """Largest requests served; beyond them the answer is RESOURCE_EXHAUSTED."""
+
+    max_batch: int = 4096
+    max_candidates: int = 65536
+    max_horizon: int = 512
+    # Candidate-steps per Rollout (N * H): bounds the memory one request can make us allocate.
+    max_candidate_steps: int = 1 << 21
+    max_tensor_elements: int = DEFAULT_MAX_ELEMENTS
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _shape(values: list[int] | tuple[int, ...] | torch.Size, lead: str = "") -> str:
+    parts = ([lead] if lead else []) + [str(v) for v in values]
+    return "[" + ", ".join(parts) + "]"
+
+
+class DynamicsServicer:
+    """Implements worldflux.v1.DynamicsService for one model (eval mode, no autograd)."""
+
+    def __init__(
+        self, model: WorldModel, limits: DynamicsLimits | None = None, serialize: bool = True
+    ) -> None:
+        self.model = model.eval()
+        self.spec = model.spec
+        self.limits = limits or DynamicsLimits()
+        self.fingerprint = model.fingerprint()
+        self.device = model.device
+        self.obs_dtype = OBS_DTYPES[self.spec.observation.dtype]
+        # Families are free to keep caches in forward passes; one model call at a time is the
+        # safe default (torch still uses every core inside each call).
+        self._lock: AbstractContextManager[object] = (
+            threading.Lock() if serialize else nullcontext()
+        )
+        with torch.inference_mode():
+            probe = self.model.encode(
+                torch.zeros((1, *self.spec.observation.shape), dtype=self.obs_dtype).to(self.device)
+            )
+        self.state_layout = {
+            name: (tuple(t.shape[1:]), t.dtype) for name, t in sorted(probe.tensors.items())
+        }
+
+    def service(self) -> Service:
+        return Service(SERVICE_DESCRIPTOR, self)
+
+    # -- validation ------------------------------------------------------------------------
+    def _too_large(self, what: str, value: int, limit: int) -> None:
+        if value > limit:
+            raise RequestTooLargeError(f"{what} is {value}, more than this server's limit {limit}")
+
+    def _state(self, message: object, field: str, present: bool) -> LatentState:
+        if not present:
+            raise ContractError(f"{field} is missing")
+        state = latent_state_from_proto(
+            message,  # type: ignore[arg-type]
+            field,
+            max_elements=self.limits.max_tensor_elements,
+            require_finite=True,
+        )
+        missing = sorted(set(self.state_layout) - set(state.tensors))
+        unknown = sorted(set(state.tensors) - set(self.state_layout))
+        if missing or unknown:
+            raise ContractError(
+                f"{field} must hold the tensors {sorted(self.state_layout)} "
+                f"(missing {missing}, unexpected {unknown}); send the state Encode returned"
+            )
+        for name, (shape, dtype) in self.state_layout.items():
+            tensor = state.tensors[name]
+            if tuple(tensor.shape[1:]) != shape or tensor.dtype != dtype:
+                raise ContractError(
+                    f"{field}.tensors[{name!r}] is {_dtype_name(tensor.dtype)} "
+                    f"{_shape(tensor.shape)}, expected {_dtype_name(dtype)} {_shape(shape, 'B')}"
+                )
+        batch = state.batch_size
+        if batch == 0:
+            raise ContractError(f"{field} is empty (batch size 0)")
+        self._too_large(f"{field} batch size", batch, self.limits.max_batch)
+        return state.to(self.device)
+
+    def _observation(
+        self, message: tensor_pb2.Tensor, field: str, present: bool, batch: int | None = None
+    ) -> torch.Tensor:
+        if not present:
+            raise ContractError(f"{field} is missing")
+        obs = decode_tensor(
+            message, field=field, max_elements=self.limits.max_tensor_elements, require_finite=True
+        )
+        expected = self.spec.observation.shape
+        lead = "B" if batch is None else str(batch)
+        if obs.dtype != self.obs_dtype:
+            raise ContractError(
+                f"{field} is {_dtype_name(obs.dtype)}, but the model takes "
+                f"{_dtype_name(self.obs_dtype)} observations"
+            )
+        if obs.dim() != 1 + len(expected) or tuple(obs.shape[1:]) != expected:
+            raise ContractError(
+                f"{field} has shape {_shape(obs.shape)}, expected {_shape(expected, lead)}"
+            )
+        if obs.shape[0] == 0:
+            raise ContractError(f"{field} is empty (batch size 0)")
+        if batch is not None and obs.shape[0] != batch:
+            raise ContractError(f"{field} has batch {obs.shape[0]}, the state has batch {batch}")
+        self._too_large(f"{field} batch size", obs.shape[0], self.limits.max_batch)
+        return obs.to(self.device)
+
+    def _actions(
+        self, message: object, field: str, present: bool, leading: tuple[str, ...]
+    ) -> torch.Tensor:
+        """Decode actions with `leading` dims (["N", "H"] or ["B"]) and check them."""
+        if not present:
+            raise ContractError(f"{field} is missing")
+        payload = action_payload_from_proto(
+            message,  # type: ignore[arg-type]
+            field,
+            max_elements=self.limits.max_tensor_elements,
+        )
+        spec = self.spec.action
+        if payload.action_kind != spec.kind:
+            raise ContractError(
+                f"{field} has kind {payload.action_kind.value}, but the model takes "
+                f"{spec.kind.value} actions"
+            )
+        tensor = payload.primary
+        if not isinstance(tensor, torch.Tensor):
+            raise ContractError(f"the model takes {spec.kind.value} actions: nothing to roll out")
+        dims = ", ".join(leading)
+        if spec.is_indexed:
+            if tensor.dim() != len(leading):
+                raise ContractError(
+                    f"{field}.tokens has shape {_shape(tensor.shape)}, expected [{dims}] indices"
+                )
+            if tensor.numel() and bool(((tensor < 0) | (tensor >= spec.num_actions)).any()):
+                raise ContractError(
+                    f"{field}.tokens holds indices outside [0, {spec.num_actions}): "
+                    f"min {int(tensor.min())}, max {int(tensor.max())}"
+                )
+            tensor = tensor.long()
+        else:
+            name = payload.primary_name
+            if tensor.dtype != torch.float32:
+                raise ContractError(
+                    f"{field}.{name} is {_dtype_name(tensor.dtype)}; send float32 actions"
+                )
+            if tensor.dim() != len(leading) + 1 or tensor.shape[-1] != spec.dim:
+                raise ContractError(
+                    f"{field}.{name} has shape {_shape(tensor.shape)}, "
+                    f"expected [{dims}, {spec.dim}]"
+                )
+        if tensor.numel() == 0:
+            raise ContractError(f"{field} is empty (shape {_shape(tensor.shape)})")
+        return tensor.to(self.device)
+
+    def _run(self, context: grpc.ServicerContext) -> AbstractContextManager[object]:
+        if not context.is_active():
+            # The caller gave up (deadline or cancel) while the call waited: skip the work.
+            context.abort(grpc.StatusCode.CANCELLED, "the caller is gone")
+        return self._lock
+
+    # -- RPCs -----------------------------------------------------------------------------
+    @guarded
+    def GetSpec(  # noqa: N802  (gRPC method names)
+        self, request: dynamics_pb2.GetSpecRequest, context: grpc.ServicerContext
+    ) -> dynamics_pb2.GetSpecResponse:
+        return dynamics_pb2.GetSpecResponse(spec=model_spec_to_proto(self.spec, self.fingerprint))
+
+    @guarded
+    def Encode(  # noqa: N802
+        self, request: dynamics_pb2.EncodeRequest, context: grpc.ServicerContext
+    ) -> dynamics_pb2.EncodeResponse:
+        obs = self._observation(
+            request.observation, "EncodeRequest.observation", request.HasField("observation")
+        )
+        condition = condition_from_proto(request.condition, "EncodeRequest.condition")
+        with self._run(context), torch.inference_mode():
+            state = self.model.encode(obs, condition)
+        return dynamics_pb2.EncodeResponse(state=latent_state_to_proto(state))
+
+    @guarded
+    def Rollout(  # noqa: N802
+        self, request: dynamics_pb2.RolloutRequest, context: grpc.ServicerContext
+    ) -> dynamics_pb2.RolloutResponse:
+        state = self._state(request.state, "RolloutRequest.state", request.HasField("state"))
+        actions = self._actions(
+            request.actions, "RolloutRequest.actions", request.HasField("actions"), ("N", "H")
+        )
+        n, h = actions.shape[0], actions.shape[1]
+        self._too_large("RolloutRequest.actions candidates N", n, self.limits.max_candidates)
+        self._too_large("RolloutRequest.actions horizon H", h, self.limits.max_horizon)
+        self._too_large("RolloutRequest.actions N * H", n * h, self.limits.max_candidate_steps)
+        if n % state.batch_size:
+            raise ContractError(
+                f"RolloutRequest: N={n} candidates cannot be split evenly over the "
+                f"B={state.batch_size} states (N must be a multiple of B)"
+            )
+        condition = condition_from_proto(request.condition, "RolloutRequest.condition")
+        with self._run(context), torch.inference_mode():
+            rollout = self.model.rollout(state, actions, condition)
+        return rollout_to_proto(rollout, list(request.latents))
+
+    @guarded
+    def Observe(  # noqa: N802
+        self, request: dynamics_pb2.ObserveRequest, context: grpc.ServicerContext
+    ) -> dynamics_pb2.ObserveResponse:
+        state = self._state(request.state, "ObserveRequest.state", request.HasField("state"))
+        action = self._actions(
+            request.action, "ObserveRequest.action", request.HasField("action"), ("B",)
+        )
+        if action.shape[0] != state.batch_size:
+            raise ContractError(
+                f"ObserveRequest.action has batch {action.shape[0]}, "
+                f"the state has batch {state.batch_size}"
+            )
+        obs = self._observation(
+            request.observation,
+            "ObserveRequest.observation",
+            request.HasField("observation"),
+            state.batch_size,
+        )
+        with self._run(context), torch.inference_mode():
+            posterior = self.model.observe(state, action, obs)
+        return dynamics_pb2.ObserveResponse(state=latent_state_to_proto(posterior))
+
+    @guarded
+    def Propose(  # noqa: N802
+        self, request: dynamics_pb2.ProposeRequest, context: grpc.ServicerContext
+    ) -> dynamics_pb2.ProposeResponse:
+        state = self._state(request.state, "ProposeRequest.state", request.HasField("state"))
+        for name, value in (("horizon", request.horizon), ("num_samples", request.num_samples)):
+            if value < 1:
+                raise ContractError(f"ProposeRequest.{name} must be >= 1, got {value}")
+        self._too_large("ProposeRequest.horizon", request.horizon, self.limits.max_horizon)
+        total = state.batch_size * request.num_samples
+        self._too_large("ProposeRequest B * num_samples", total, self.limits.max_candidates)
+        with self._run(context), torch.inference_mode():
+            proposal = self.model.propose(state, request.horizon, request.num_samples)
+        if proposal is None:
+            return dynamics_pb2.ProposeResponse()
+        kind = self.spec.action.kind
+        if kind in (ActionKind.DISCRETE, ActionKind.TOKEN):
+            payload = ActionPayload(kind=kind, tokens=proposal)
+        elif kind is ActionKind.LATENT:
+            payload = ActionPayload(kind=kind, latent=proposal)
+        else:
+            payload = ActionPayload(kind=kind, tensor=proposal)
+        return dynamics_pb2.ProposeResponse(actions=action_payload_to_proto(payload))

@@ -1,0 +1,380 @@
+"""RemoteDynamics: the planners' Dynamics protocol over gRPC, across one or more replicas.
+
+One Rollout RPC per planner iteration carries all N candidates. Every call has a deadline: the
+per-call timeout, shortened to what is left of the enclosing `scope()` (a planner service opens
+one per incoming request with the caller's remaining time, so deadlines propagate planner ->
+dynamics). When a replica is unreachable or does not answer in time, the same request goes to
+the next replica and the failed one is skipped for `down_for_s`: a dead replica costs at most
+one deadline, never a hang.
+
+Replicas must serve the same model, because a latent state from one replica is rolled out on
+another: each replica's contract fingerprint is checked before its first use and after every
+reconnect, and a replica serving another model is skipped. When no replica serves the pinned
+model any more but one serves another (the deployment swapped the family), the client re-pins
+to the new model and raises ContractChangedError once, so the caller plans again from scratch:
+swapping the family is a redeployment of the dynamics service, never a planner change.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import torch
+
+from worldflux.core.errors import ContractError
+from worldflux.core.payload import ActionPayload, ConditionPayload
+from worldflux.core.spec import ActionKind, ModelSpec
+from worldflux.core.state import LatentState, Rollout
+from worldflux.rpc.channel import DEFAULT_MAX_MESSAGE_MB, ClientTLS, bearer_metadata, create_channel
+from worldflux.rpc.codec import encode_tensor
+from worldflux.rpc.convert import (
+    action_payload_from_proto,
+    action_payload_to_proto,
+    condition_to_proto,
+    latent_state_from_proto,
+    latent_state_to_proto,
+    model_spec_from_proto,
+    rollout_from_proto,
+)
+from worldflux.rpc.errors import (
+    ContractChangedError,
+    DeadlineError,
+    NoReplicaError,
+    error_from_status,
+)
+from worldflux.v1 import dynamics_pb2, dynamics_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# Codes after which the same request may go to another replica: the replica is unreachable,
+# overloaded at the transport level, or did not answer within its deadline.
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+POLICIES = ("round_robin", "failover")
+
+
+@dataclass
+class CallScope:
+    """One unit of work (a plan) over the remote dynamics: its deadline and what happened."""
+
+    deadline: float | None = None  # time.monotonic() seconds
+    calls: int = 0
+    failovers: int = 0
+    last_target: str | None = None
+    targets: list[str] = field(default_factory=list)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+
+_scope: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar(
+    "worldflux_rpc_scope", default=None
+)
+
+
+class _Replica:
+    def __init__(self, target: str, channel: grpc.Channel) -> None:
+        self.target = target
+        self.channel = channel
+        self.stub = dynamics_pb2_grpc.DynamicsServiceStub(channel)
+        # What the replica serves, as last verified; None means "ask again before use".
+        self.spec: ModelSpec | None = None
+        self.fingerprint: str | None = None
+        self.incompatible: str | None = None
+        self.down_until = 0.0
+        channel.subscribe(self._on_connectivity, try_to_connect=False)
+
+    def _on_connectivity(self, state: grpc.ChannelConnectivity) -> None:
+        # A new connection may reach a restarted process serving another model: verify again.
+        if state != grpc.ChannelConnectivity.READY:
+            self.forget()
+
+    def forget(self) -> None:
+        self.spec = None
+        self.fingerprint = None
+
+    def is_down(self, now: float) -> bool:
+        return self.down_until > now
+
+    def close(self) -> None:
+        self.channel.unsubscribe(self._on_connectivity)
+        self.channel.close()
+
+
+class RemoteDynamics:
+    """Dynamics served by `wf-dynamics` replicas at `targets` ("host:port" or gRPC URIs).
+
+    policy "round_robin" starts each call at the next healthy replica; "failover" always
+    prefers the first healthy one in the given order. Either way a failed call is retried on the
+    other replicas before giving up.
+    """
+
+    def __init__(
+        self,
+        targets: str | Sequence[str],
+        *,
+        token: str | None = None,
+        tls: ClientTLS | None = None,
+        timeout_s: float = 5.0,
+        policy: str = "round_robin",
+        down_for_s: float = 2.0,
+        recheck_s: float = 10.0,
+        max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
+        latents: Sequence[str] | None = None,
+    ) -> None:
+        target_list = [targets] if isinstance(targets, str) else list(targets)
+        if not target_list:
+            raise ValueError("RemoteDynamics needs at least one target")
+        if policy not in POLICIES:
+            raise ValueError(f"policy {policy!r} is not one of {POLICIES}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.policy = policy
+        self.down_for_s = down_for_s
+        self.recheck_s = recheck_s
+        self.latents = list(latents or ())
+        self._metadata = bearer_metadata(token)
+        self._replicas = [
+            _Replica(t, create_channel(t, tls=tls, max_message_mb=max_message_mb))
+            for t in target_list
+        ]
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+        self._spec: ModelSpec | None = None
+        self._fingerprint: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def targets(self) -> list[str]:
+        return [r.target for r in self._replicas]
+
+    def replica_status(self) -> list[dict[str, object]]:
+        """Per target: whether it is marked down now and why it is excluded, if it is."""
+        now = time.monotonic()
+        return [
+            {
+                "target": r.target,
+                "down": r.is_down(now),
+                "incompatible": r.incompatible,
+                "fingerprint": r.fingerprint,
+            }
+            for r in self._replicas
+        ]
+
+    def close(self) -> None:
+        for replica in self._replicas:
+            replica.close()
+
+    def __enter__(self) -> RemoteDynamics:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def scope(self, timeout_s: float | None = None) -> Iterator[CallScope]:
+        """Calls inside share a deadline `timeout_s` from now (nested scopes only shorten it)."""
+        deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
+        parent = _scope.get()
+        if parent is not None and parent.deadline is not None:
+            deadline = parent.deadline if deadline is None else min(deadline, parent.deadline)
+        current = CallScope(deadline)
+        token = _scope.set(current)
+        try:
+            yield current
+        finally:
+            _scope.reset(token)
+
+    # -- the Dynamics protocol -------------------------------------------------------------
+    @property
+    def spec(self) -> ModelSpec:
+        if self._spec is None:
+            self._call(None, None)
+        assert self._spec is not None
+        return self._spec
+
+    @property
+    def fingerprint(self) -> str:
+        self.spec  # noqa: B018  (fetches it)
+        return self._fingerprint or ""
+
+    def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
+        request = dynamics_pb2.EncodeRequest(
+            observation=encode_tensor(obs), condition=condition_to_proto(condition)
+        )
+        response = self._call("Encode", request)
+        return latent_state_from_proto(response.state, "EncodeResponse.state")
+
+    def rollout(
+        self,
+        state: LatentState,
+        actions: torch.Tensor,
+        condition: ConditionPayload | None = None,
+    ) -> Rollout:
+        request = dynamics_pb2.RolloutRequest(
+            state=latent_state_to_proto(state),
+            actions=action_payload_to_proto(self._payload(actions)),
+            condition=condition_to_proto(condition),
+            latents=self.latents,
+        )
+        response = self._call("Rollout", request)
+        return rollout_from_proto(response, "RolloutResponse")
+
+    def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
+        if not self.spec.has_policy_prior:
+            return None
+        request = dynamics_pb2.ProposeRequest(
+            state=latent_state_to_proto(state), horizon=horizon, num_samples=num_samples
+        )
+        response = self._call("Propose", request)
+        if not response.HasField("actions"):
+            return None
+        payload = action_payload_from_proto(response.actions, "ProposeResponse.actions")
+        primary = payload.primary
+        return primary if isinstance(primary, torch.Tensor) else None
+
+    def observe(self, state: LatentState, action: torch.Tensor, obs: torch.Tensor) -> LatentState:
+        """Posterior update after taking `action` [B, ...] and seeing `obs` [B, ...]."""
+        request = dynamics_pb2.ObserveRequest(
+            state=latent_state_to_proto(state),
+            action=action_payload_to_proto(self._payload(action)),
+            observation=encode_tensor(obs),
+        )
+        response = self._call("Observe", request)
+        return latent_state_from_proto(response.state, "ObserveResponse.state")
+
+    # -- internals -------------------------------------------------------------------------
+    def _payload(self, actions: torch.Tensor) -> ActionPayload:
+        kind = self.spec.action.kind
+        if kind in (ActionKind.DISCRETE, ActionKind.TOKEN):
+            return ActionPayload(kind=kind, tokens=actions)
+        if kind is ActionKind.LATENT:
+            return ActionPayload(kind=kind, latent=actions)
+        if kind is ActionKind.CONTINUOUS:
+            return ActionPayload(kind=kind, tensor=actions)
+        raise ContractError(f"the served model takes {kind.value} actions: nothing to roll out")
+
+    def _order(self) -> list[_Replica]:
+        now = time.monotonic()
+        for replica in self._replicas:
+            if replica.incompatible is not None and not replica.is_down(now):
+                replica.incompatible = None  # its recheck window is over: ask it again
+                replica.forget()
+        order = list(self._replicas)
+        if self.policy == "round_robin":
+            start = next(self._next) % len(order)
+            order = order[start:] + order[:start]
+        # Replicas marked down go last: tried only when every healthy one has failed.
+        return sorted(order, key=lambda r: r.is_down(now))
+
+    def _timeout(self, scope: CallScope) -> float:
+        remaining = scope.remaining()
+        if remaining is None:
+            return self.timeout_s
+        if remaining <= 0:
+            raise DeadlineError("the deadline ran out before the dynamics call could start")
+        return min(self.timeout_s, remaining)
+
+    def _verify(self, replica: _Replica, scope: CallScope) -> bool:
+        """True when the replica serves the pinned contract (pinning it if none is yet)."""
+        if replica.fingerprint is None:
+            response = replica.stub.GetSpec(
+                dynamics_pb2.GetSpecRequest(), timeout=self._timeout(scope), metadata=self._metadata
+            )
+            replica.spec = model_spec_from_proto(response.spec)
+            replica.fingerprint = response.spec.fingerprint
+        with self._lock:
+            if self._spec is None:
+                self._spec, self._fingerprint = replica.spec, replica.fingerprint
+            if replica.fingerprint == self._fingerprint:
+                replica.incompatible = None
+                return True
+            assert replica.spec is not None
+            replica.incompatible = (
+                f"{replica.target} serves {replica.spec.model_id} with fingerprint "
+                f"{replica.fingerprint}, not the pinned {self._fingerprint}"
+            )
+            replica.down_until = time.monotonic() + self.recheck_s
+        log.warning("dynamics replica serves another model", extra={"reason": replica.incompatible})
+        return False
+
+    def _repin(self, replica: _Replica) -> ContractChangedError:
+        """No replica serves the pinned contract any more, but `replica` serves another one:
+        adopt it (a redeployment swapped the model) and tell the caller to start over."""
+        with self._lock:
+            old = self._spec.model_id if self._spec is not None else "?"
+            old_fingerprint = self._fingerprint
+            self._spec, self._fingerprint = replica.spec, replica.fingerprint
+            for other in self._replicas:
+                if other.fingerprint == replica.fingerprint:
+                    other.incompatible = None
+                    other.down_until = 0.0
+        assert replica.spec is not None
+        message = (
+            f"the dynamics replicas now serve {replica.spec.model_id} (fingerprint "
+            f"{replica.fingerprint}) instead of {old} ({old_fingerprint}): plan again"
+        )
+        log.warning("dynamics contract changed", extra={"details": message})
+        return ContractChangedError(grpc.StatusCode.UNAVAILABLE, message, replica.target)
+
+    def _call(self, method: str | None, request: Any) -> Any:
+        """Send `request` to `method` on one replica, failing over on RETRYABLE codes.
+
+        method None only makes sure some replica's spec is known.
+        """
+        scope = _scope.get() or CallScope()
+        errors: list[str] = []
+        other_contract: _Replica | None = None
+        for replica in self._order():
+            try:
+                if not self._verify(replica, scope):
+                    other_contract = other_contract or replica
+                    errors.append(str(replica.incompatible))
+                    continue
+                response = (
+                    None
+                    if method is None
+                    else getattr(replica.stub, method)(
+                        request, timeout=self._timeout(scope), metadata=self._metadata
+                    )
+                )
+            except grpc.RpcError as err:
+                code, details = err.code(), err.details() or ""
+                if code not in RETRYABLE:
+                    raise error_from_status(code, details, replica.target) from None
+                remaining = scope.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise DeadlineError(
+                        f"deadline exceeded waiting for {replica.target}", replica.target
+                    ) from None
+                replica.forget()  # it may come back serving something else
+                replica.down_until = time.monotonic() + self.down_for_s
+                scope.failovers += 1
+                errors.append(f"{replica.target}: {code.name} {details}")
+                log.warning(
+                    "dynamics replica failed; trying the next one",
+                    extra={"target": replica.target, "code": code.name, "details": details},
+                )
+                continue
+            replica.down_until = 0.0
+            scope.calls += 1
+            scope.last_target = replica.target
+            if replica.target not in scope.targets:
+                scope.targets.append(replica.target)
+            return response
+        if other_contract is not None:
+            raise self._repin(other_contract)
+        raise NoReplicaError(
+            grpc.StatusCode.UNAVAILABLE,
+            f"no dynamics replica answered ({len(self._replicas)} configured): "
+            + "; ".join(errors),
+        )

@@ -1,0 +1,201 @@
+"""PlannerService: Plan (unary) and Control (bidirectional stream) over RemoteDynamics.
+
+Each call plans inside `RemoteDynamics.scope(remaining time of the incoming call)`, so every
+dynamics RPC it makes ends before the caller stops waiting (deadline propagation). Each Control
+stream keeps its own warm-start PlannerState and random generator; Plan calls start from the
+configured seed, so the same observation gets the same plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+
+import grpc
+import torch
+
+from worldflux.core import ConditionPayload, ContractError, ModelSpec
+from worldflux.planners import (
+    AutoPlanner,
+    GoalDistanceObjective,
+    Planner,
+    PlannerState,
+    PlanResult,
+    PlanStats,
+    ReturnObjective,
+    default_objective,
+)
+from worldflux.rpc.codec import DEFAULT_MAX_ELEMENTS, decode_tensor
+from worldflux.rpc.convert import action_payload_to_proto, condition_from_proto
+from worldflux.rpc.errors import ContractChangedError, RemoteError, status_for
+from worldflux.rpc.interceptors import context_code
+from worldflux.rpc.remote import RemoteDynamics
+from worldflux.rpc.server import Service, guarded
+from worldflux.v1 import payload_pb2, planner_pb2, tensor_pb2
+
+log = logging.getLogger(__name__)
+SERVICE_DESCRIPTOR = planner_pb2.DESCRIPTOR.services_by_name["PlannerService"]
+# gRPC reports "no deadline" as a remaining time of centuries.
+NO_DEADLINE_S = 1e7
+
+
+def stats_to_proto(stats: PlanStats) -> planner_pb2.PlanStats:
+    return planner_pb2.PlanStats(
+        iterations=stats.iterations,
+        candidates=stats.candidates,
+        horizon=stats.horizon,
+        elapsed_ms=stats.elapsed_ms,
+        objective=stats.objective,
+        dynamics_target=stats.dynamics_target,
+        failovers=stats.failovers,
+        warm_started=stats.warm_started,
+        rollout_calls=stats.rollout_calls,
+    )
+
+
+def planner_status(err: BaseException) -> tuple[grpc.StatusCode, str]:
+    """status_for, except that the dynamics refusing the *planner's* credentials is not the
+    caller's authentication problem."""
+    if isinstance(err, RemoteError) and err.code in (
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    ):
+        return grpc.StatusCode.INTERNAL, f"the dynamics service refused the planner: {err}"
+    return status_for(err)
+
+
+class PlannerServicer:
+    def __init__(
+        self,
+        planner: Planner | AutoPlanner,
+        dynamics: RemoteDynamics,
+        *,
+        seed: int = 0,
+        default_deadline_s: float = 30.0,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
+    ) -> None:
+        self.planner = planner
+        self.dynamics = dynamics
+        self.seed = seed
+        self.default_deadline_s = default_deadline_s
+        self.max_elements = max_elements
+        self._latents_for: str | None = None
+
+    def service(self) -> Service:
+        return Service(SERVICE_DESCRIPTOR, self)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed)
+
+    def _observation(self, message: tensor_pb2.Tensor, field: str, present: bool) -> torch.Tensor:
+        if not present:
+            raise ContractError(f"{field} is missing")
+        return decode_tensor(
+            message, field=field, max_elements=self.max_elements, require_finite=True
+        )
+
+    def _condition(
+        self, message: payload_pb2.ConditionPayload, field: str
+    ) -> ConditionPayload | None:
+        return condition_from_proto(message, field, self.max_elements)
+
+    def _request_latents(self, spec: ModelSpec) -> None:
+        """Ask the dynamics only for the latents the objective reads (rewards and values are
+        all a return objective needs; one latent still travels, the smallest)."""
+        fingerprint = self.dynamics.fingerprint
+        if self._latents_for == fingerprint:
+            return
+        planner = (
+            self.planner.for_spec(spec) if isinstance(self.planner, AutoPlanner) else self.planner
+        )
+        objective = planner.objective if planner.objective is not None else default_objective(spec)
+        names: list[str] = []
+        if isinstance(objective, GoalDistanceObjective) and spec.goal_latent:
+            names = [spec.goal_latent]
+        elif isinstance(objective, ReturnObjective) and spec.latent:
+            names = [min(spec.latent, key=lambda n: (math.prod(spec.latent[n]), n))]
+        self.dynamics.latents = names
+        self._latents_for = fingerprint
+
+    def _budget(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None or remaining > NO_DEADLINE_S:
+            return self.default_deadline_s
+        return float(remaining)
+
+    def _plan(
+        self,
+        context: grpc.ServicerContext,
+        obs: torch.Tensor,
+        condition: ConditionPayload | None,
+        state: PlannerState | None,
+        generator: torch.Generator,
+    ) -> PlanResult:
+        for attempt in range(2):
+            with self.dynamics.scope(self._budget(context)) as scope:
+                try:
+                    self._request_latents(self.dynamics.spec)
+                    result = self.planner.plan(
+                        self.dynamics, obs, condition, state, generator=generator
+                    )
+                except ContractChangedError:
+                    if attempt:
+                        raise
+                    # The dynamics were redeployed with another model: a warm start from the
+                    # old one means nothing now. Plan again from scratch, once.
+                    state = None
+                    continue
+            result.stats.dynamics_target = scope.last_target or ""
+            result.stats.failovers = scope.failovers
+            return result
+        raise AssertionError("unreachable")
+
+    # -- RPCs -----------------------------------------------------------------------------
+    @guarded
+    def Plan(  # noqa: N802  (gRPC method names)
+        self, request: planner_pb2.PlanRequest, context: grpc.ServicerContext
+    ) -> planner_pb2.PlanResponse:
+        try:
+            obs = self._observation(
+                request.observation, "PlanRequest.observation", request.HasField("observation")
+            )
+            condition = self._condition(request.condition, "PlanRequest.condition")
+            result = self._plan(context, obs, condition, None, self._generator())
+        except RemoteError as err:
+            code, message = planner_status(err)
+            context.abort(code, message)
+        return planner_pb2.PlanResponse(
+            action=action_payload_to_proto(result.action), stats=stats_to_proto(result.stats)
+        )
+
+    def Control(  # noqa: N802
+        self, requests: Iterator[planner_pb2.ControlRequest], context: grpc.ServicerContext
+    ) -> Iterator[planner_pb2.ControlResponse]:
+        state: PlannerState | None = None
+        generator = self._generator()
+        step = 0
+        try:
+            for request in requests:
+                if request.reset:
+                    state, generator = None, self._generator()
+                field = f"ControlRequest[{step}]"
+                obs = self._observation(
+                    request.observation, f"{field}.observation", request.HasField("observation")
+                )
+                condition = self._condition(request.condition, f"{field}.condition")
+                result = self._plan(context, obs, condition, state, generator)
+                state = result.state
+                step += 1
+                yield planner_pb2.ControlResponse(
+                    action=action_payload_to_proto(result.action),
+                    stats=stats_to_proto(result.stats),
+                )
+        except Exception as err:
+            if context_code(context) is not None:
+                raise
+            code, message = planner_status(err)
+            if code == grpc.StatusCode.INTERNAL:
+                log.exception("unexpected error in Control")
+            context.abort(code, message)
