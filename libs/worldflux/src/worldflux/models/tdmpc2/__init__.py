@@ -1,0 +1,31 @@
+"""TD-MPC2 (Hansen et al., 2024): importing this package registers the `tdmpc2` family.
+
+Sizes `ci`, `1m`, `5m`, `19m`, `48m`, `317m`; `tdmpc2` alone means `tdmpc2:5m`.
+"""
+
+from worldflux.core import register_family
+from worldflux.models.tdmpc2.config import (
+    PAPER_PARAMS_SINGLE_TASK,
+    SIZES,
+    TDMPC2Config,
+    discount_for_episode_length,
+)
+from worldflux.models.tdmpc2.model import TDMPC2
+
+register_family(
+    "tdmpc2",
+    model_class=TDMPC2,
+    config_class=TDMPC2Config,
+    sizes=SIZES,
+    default_size="5m",
+    aliases={"tdmpc2": "tdmpc2:5m"},
+    description="TD-MPC2: implicit latent world model with Q ensemble and policy prior (MPPI)",
+)
+
+__all__ = [
+    "PAPER_PARAMS_SINGLE_TASK",
+    "SIZES",
+    "TDMPC2",
+    "TDMPC2Config",
+    "discount_for_episode_length",
+]

@@ -1,0 +1,137 @@
+"""The TD-MPC2 objective on a batch of sequences (official tdmpc2.py `_update` / `update_pi`).
+
+With a sequence of T observations the latent rollout has horizon H = T - 1: z_0 is encoded
+from obs[:, 0] and rolled forward with actions[:, :H]; every step t is weighted rho^t:
+
+- consistency (x20): MSE between z_{t+1} and the encoded next observation (no gradient);
+- reward (x0.1): soft cross-entropy of the reward head at (z_t, a_t) against two-hot(r_t);
+- value (x0.1): soft cross-entropy of every Q member at (z_t, a_t) against the TD target
+  r_t + discount * continue_t * min of two random target Qs at (z'_{t+1}, pi(z'_{t+1}));
+- termination (x1, episodic configs only): BCE of the termination head at z_{t+1};
+- policy: -(entropy_coef * scaled entropy + Q / running scale) at the detached latents, with
+  Q from detached online weights, so no Q parameter receives a gradient from it.
+
+The policy term reaches the optimizer through `total` by gradient only: total's value is the
+world-model objective (the quantity that is expected to fall on held-out data) plus
+(pi - pi.detach()), which is zero in value. The policy objective is -Q, which grows as the
+values are learnt, so adding its value would make `total` meaningless as a loss curve; it is
+reported on its own as the `pi` component. Policy and world-model parameters are disjoint, so
+the summed gradient is exactly that of the official two optimizers' losses.
+
+Steps after an episode boundary inside a sequence (is_first at t+1, or a terminal before t) are
+masked out of the world-model terms.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from worldflux.core import Batch, ContractError, LossOutput
+
+if TYPE_CHECKING:  # the model imports this module lazily; no cycle at runtime
+    from worldflux.models.tdmpc2.model import TDMPC2
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def _valid_transitions(batch: Batch, horizon: int) -> torch.Tensor:
+    """[B, H] float: 1 while transition t stays inside the episode that obs[:, 0] starts."""
+    starts = batch.is_first[:, 1 : horizon + 1].bool()
+    ended = batch.continues[:, :horizon].float() <= 0
+    # Transition t is invalid if obs t+1 begins a new episode or an earlier step was terminal.
+    after_terminal = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1).cumsum(1) > 0
+    broken = (starts.cumsum(1) > 0) | after_terminal
+    return (~broken).float()
+
+
+def tdmpc2_loss(model: TDMPC2, batch: Batch) -> LossOutput:
+    cfg = model.config
+    device = model.device
+    obs = model.check_obs(batch.obs, leading=2, name="batch.obs").to(device)
+    batch_size, seq_len = obs.shape[:2]
+    if seq_len < 2:
+        raise ContractError(
+            f"TD-MPC2 needs sequences of at least 2 steps (horizon = seq_len - 1), got {seq_len}"
+        )
+    horizon = seq_len - 1
+    actions = model.normalize_action(model.check_actions(batch.actions).to(device))[:, :horizon]
+    rewards = batch.rewards[:, :horizon].to(device, torch.float32)
+    continues = batch.continues[:, :horizon].to(device, torch.float32)
+    if not bool(torch.isfinite(rewards).all()) or not bool(torch.isfinite(continues).all()):
+        raise ContractError("batch.rewards / batch.continues contain NaN or infinite values")
+    valid = _valid_transitions(batch, horizon).to(device)
+    rho = cfg.rho ** torch.arange(horizon + 1, device=device, dtype=torch.float32)
+
+    # Targets: encoded next observations and TD targets from the target Qs.
+    with torch.no_grad():
+        next_z = model.encode_obs(obs[:, 1:])  # [B, H, L]
+        next_q = model.q_value(next_z, model.pi(next_z).action, reduce="min", source="target")
+        td_targets = rewards + cfg.discount * continues * next_q
+
+    # Latent rollout from the first observation.
+    z = model.encode_obs(obs[:, 0])
+    zs = [z]
+    consistency = obs.new_zeros(())
+    for t in range(horizon):
+        z = model.next(z, actions[:, t])
+        step_mse = F.mse_loss(z, next_z[:, t], reduction="none").mean(-1)
+        consistency = consistency + rho[t] * _masked_mean(step_mse, valid[:, t])
+        zs.append(z)
+    latents = torch.stack(zs, 1)  # [B, H+1, L]
+
+    # Reward and value predictions at (z_t, a_t).
+    reward_logits = model.reward_logits(latents[:, :-1], actions)  # [B, H, bins]
+    q_logits = model.q_logits(latents[:, :-1], actions)  # [E, B, H, bins]
+    reward_ce = model.twohot.soft_ce(reward_logits, rewards)  # [B, H]
+    value_ce = model.twohot.soft_ce(q_logits, td_targets.unsqueeze(0).expand_as(q_logits[..., 0]))
+    reward_loss = obs.new_zeros(())
+    value_loss = obs.new_zeros(())
+    for t in range(horizon):
+        reward_loss = reward_loss + rho[t] * _masked_mean(reward_ce[:, t], valid[:, t])
+        value_loss = value_loss + rho[t] * _masked_mean(value_ce[:, :, t].sum(0), valid[:, t])
+    consistency = consistency / horizon
+    reward_loss = reward_loss / horizon
+    value_loss = value_loss / (horizon * cfg.num_q)
+    components = {"consistency": consistency, "reward": reward_loss, "value": value_loss}
+    world_model = (
+        cfg.consistency_coef * consistency
+        + cfg.reward_coef * reward_loss
+        + cfg.value_coef * value_loss
+    )
+    if model.termination_head is not None:
+        term_logits = model.termination_logit(latents[:, 1:])
+        term_bce = F.binary_cross_entropy_with_logits(
+            term_logits, 1.0 - continues, reduction="none"
+        )
+        components["termination"] = _masked_mean(term_bce, valid)
+        world_model = world_model + cfg.termination_coef * components["termination"]
+
+    # Policy prior on the detached latent rollout; Q weights are cut from the graph.
+    pi_latents = latents.detach()
+    sample = model.pi(pi_latents)
+    qs = model.q_value(pi_latents, sample.action, reduce="avg", source="detached")  # [B, H+1]
+    if model.training and torch.is_grad_enabled():
+        model.scale.update(qs[:, 0])
+    qs = model.scale(qs)
+    objective = cfg.entropy_coef * sample.scaled_entropy.squeeze(-1) + qs  # [B, H+1]
+    pi_loss = (-objective.mean(0) * rho).mean()
+    components["pi"] = pi_loss
+
+    total = world_model + (pi_loss - pi_loss.detach())
+    with torch.no_grad():
+        reward_pred = model.twohot.decode(reward_logits)
+        metrics = {
+            "q_scale": float(model.scale.value),
+            "pi_entropy": float(sample.entropy.mean()),
+            "pi_log_std": float(sample.log_std.mean()),
+            "td_target_mean": float(td_targets.mean()),
+            "q_mean": float(model.twohot.decode(q_logits).mean()),
+            "reward_mae": float(_masked_mean((reward_pred - rewards).abs(), valid)),
+            "valid_fraction": float(valid.mean()),
+        }
+    return LossOutput(total, components, metrics)

@@ -1,0 +1,246 @@
+"""The TD-MPC2 world model: an implicit (decoder-free) latent model with a policy prior and Qs.
+
+Follows nicklashansen/tdmpc2 (common/world_model.py, tdmpc2.py): a SimNorm encoder, latent
+dynamics, a two-hot reward head, a vectorised Q ensemble with a Polyak target and a squashed
+Gaussian policy prior. Runs on any device (the official code requires CUDA).
+
+Actions cross the interface in the environment's units (the config's action_low/high) and are
+mapped to [-1, 1] inside, which is the space the official networks and MPPI work in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from worldflux.core import (
+    Batch,
+    ConditionPayload,
+    ContractError,
+    LatentState,
+    LossOutput,
+    ModelSpec,
+    OptimizerSpec,
+    Rollout,
+    WorldModel,
+)
+from worldflux.models.tdmpc2.config import TDMPC2Config
+from worldflux.models.tdmpc2.ensemble import QEnsemble
+from worldflux.models.tdmpc2.layers import PixelEncoder, SimNorm, init_weights, mlp
+from worldflux.models.tdmpc2.policy import (
+    PolicySample,
+    RunningScale,
+    bounded_log_std,
+    sample_squashed_gaussian,
+)
+from worldflux.models.tdmpc2.twohot import TwoHot
+
+QSource = Literal["online", "detached", "target"]
+
+
+class TDMPC2(WorldModel):
+    config: TDMPC2Config
+
+    def __init__(self, config: TDMPC2Config) -> None:
+        super().__init__(config)
+        c = config
+        act, lat, hid = c.action_dim, c.latent_dim, [c.mlp_dim, c.mlp_dim]
+        self.encoder: nn.Module
+        if c.is_image:
+            self.encoder = PixelEncoder(c.obs_shape, c.num_channels, lat, c.simnorm_dim)
+        else:
+            enc_hidden = max(c.num_enc_layers - 1, 1) * [c.enc_dim]
+            self.encoder = mlp(c.obs_shape[0], enc_hidden, lat, act=SimNorm(c.simnorm_dim))
+        self.dynamics = mlp(lat + act, hid, lat, act=SimNorm(c.simnorm_dim))
+        self.reward_head = mlp(lat + act, hid, c.num_bins)
+        self.pi_head = mlp(lat, hid, 2 * act)
+        self.termination_head = mlp(lat, hid, 1) if c.episodic else None
+        self.apply(init_weights)
+        last = self.reward_head[-1]
+        assert isinstance(last, nn.Linear)
+        if not last.weight.is_meta:
+            nn.init.zeros_(last.weight)
+        # Built after init_weights so that its own init (zero output layer) stands.
+        self.q = QEnsemble(lat + act, hid, c.num_bins, c.num_q, c.dropout)
+        self.scale = RunningScale(c.tau)
+        self.twohot = TwoHot(c.num_bins, c.vmin, c.vmax)
+        self._act_mid = (c.action_high + c.action_low) / 2
+        self._act_half = (c.action_high - c.action_low) / 2
+
+    # -- contract ------------------------------------------------------------------------
+    @property
+    def spec(self) -> ModelSpec:
+        c = self.config
+        return ModelSpec(
+            model_id=self.model_id,
+            family=self.family,
+            observation=c.observation_spec(),
+            action=self.action_spec,
+            latent={"z": (c.latent_dim,)},
+            has_reward=True,
+            has_value=True,
+            has_continue=c.episodic,
+            has_policy_prior=True,
+            discount=c.discount,
+            goal_latent="z",
+        )
+
+    # -- action space ----------------------------------------------------------------------
+    def normalize_action(self, action: torch.Tensor) -> torch.Tensor:
+        """Environment units -> the networks' [-1, 1]."""
+        return (action - self._act_mid) / self._act_half
+
+    def denormalize_action(self, action: torch.Tensor) -> torch.Tensor:
+        return action * self._act_half + self._act_mid
+
+    # -- components (latent space, normalised actions, any leading dims) -------------------
+    def encode_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observations [..., *obs_shape] -> SimNorm latents [..., latent_dim]."""
+        lead = obs.shape[: obs.dim() - len(self.config.obs_shape)]
+        flat = obs.reshape(-1, *self.config.obs_shape)
+        return self.encoder(flat).reshape(*lead, self.config.latent_dim)
+
+    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.dynamics(torch.cat([z, a], dim=-1))
+
+    def reward_logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.reward_head(torch.cat([z, a], dim=-1))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.twohot.decode(self.reward_logits(z, a))
+
+    def termination_logit(self, z: torch.Tensor) -> torch.Tensor:
+        if self.termination_head is None:
+            raise ContractError("termination is only modelled when the config sets episodic=True")
+        return self.termination_head(z).squeeze(-1)
+
+    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> PolicySample:
+        """Sample the policy prior at latents z [..., latent_dim] (actions in [-1, 1])."""
+        mean, raw_log_std = self.pi_head(z).chunk(2, dim=-1)
+        log_std = bounded_log_std(raw_log_std, self.config.log_std_min, self.config.log_std_max)
+        return sample_squashed_gaussian(mean, log_std, eps)
+
+    def q_logits(
+        self, z: torch.Tensor, a: torch.Tensor, source: QSource = "online"
+    ) -> torch.Tensor:
+        """Every member's two-hot logits [num_q, ..., num_bins].
+
+        `detached` evaluates the online weights cut from the graph (the policy objective: its
+        gradient reaches the action, never a Q parameter); `target` the Polyak copy, always
+        without dropout.
+        """
+        za = torch.cat([z, a], dim=-1)
+        if source == "online":
+            return self.q(za)
+        if source == "detached":
+            return self.q(za, params=self.q.online_params(detach=True))
+        if source == "target":
+            return self.q(za, params=self.q.target_params(), dropout=False)
+        raise ContractError(f"unknown Q source {source!r}")
+
+    def q_value(
+        self,
+        z: torch.Tensor,
+        a: torch.Tensor,
+        reduce: Literal["min", "avg"] = "min",
+        source: QSource = "online",
+    ) -> torch.Tensor:
+        """Q [...] from two members drawn at random: their min (TD targets) or mean (planning)."""
+        logits = self.q_logits(z, a, source)
+        pick = torch.randperm(self.config.num_q, device=logits.device)[:2]
+        values = self.twohot.decode(logits[pick])
+        return values.min(0).values if reduce == "min" else values.mean(0)
+
+    # -- the world-model interface -------------------------------------------------------
+    def _latent(self, state: LatentState) -> torch.Tensor:
+        z = state["z"]
+        if z.dim() != 2 or z.shape[-1] != self.config.latent_dim:
+            raise ContractError(
+                f"LatentState 'z' must be [B, {self.config.latent_dim}], got {list(z.shape)}"
+            )
+        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+            raise ContractError("LatentState 'z' must be finite floating point")
+        return z.to(self.device)
+
+    def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
+        del condition  # not conditioned; planners pass goals through for their objective
+        obs = self.check_obs(obs)
+        return LatentState({"z": self.encode_obs(obs.to(self.device))})
+
+    def rollout(
+        self,
+        state: LatentState,
+        actions: torch.Tensor,
+        condition: ConditionPayload | None = None,
+    ) -> Rollout:
+        """Latent dynamics over N candidates: rewards [N, H] and terminal value Q(z_H, pi(z_H)).
+
+        As the official planner's value estimate: reward at (z_t, a_t), then z_{t+1}; the
+        terminal value averages two random online Qs at a policy-prior action.
+        """
+        del condition  # not conditioned; planners pass goals through for their objective
+        acts = self.normalize_action(self.check_actions(actions).to(self.device))
+        if acts.shape[1] < 1:
+            raise ContractError("rollout needs a horizon of at least 1 step")
+        z = self.expand_state(LatentState({"z": self._latent(state)}), acts.shape[0])["z"]
+        latents, rewards, continues = [], [], []
+        for t in range(acts.shape[1]):
+            rewards.append(self.reward(z, acts[:, t]))
+            z = self.next(z, acts[:, t])
+            latents.append(z)
+            if self.termination_head is not None:
+                continues.append((torch.sigmoid(self.termination_logit(z)) <= 0.5).to(z.dtype))
+        values = self.q_value(z, self.pi(z).action, reduce="avg")
+        return Rollout(
+            {"z": torch.stack(latents, 1)},
+            rewards=torch.stack(rewards, 1),
+            continues=torch.stack(continues, 1) if continues else None,
+            values=values,
+        )
+
+    def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor:
+        """Policy-prior trajectories [B * num_samples, H, A]: the policy rolled through the
+        dynamics, as the official planner seeds `num_pi_trajs` of its candidates."""
+        if horizon < 1 or num_samples < 1:
+            raise ContractError(
+                f"propose needs horizon >= 1 and num_samples >= 1, got {horizon} / {num_samples}"
+            )
+        z = self._latent(state).repeat_interleave(num_samples, dim=0)
+        actions = []
+        for t in range(horizon):
+            a = self.pi(z).action
+            actions.append(a)
+            if t < horizon - 1:
+                z = self.next(z, a)
+        return self.denormalize_action(torch.stack(actions, 1))
+
+    def loss(self, batch: Batch) -> LossOutput:
+        from worldflux.models.tdmpc2.loss import tdmpc2_loss
+
+        return tdmpc2_loss(self, batch)
+
+    # -- training hooks --------------------------------------------------------------------
+    def optimizer_spec(self) -> OptimizerSpec:
+        return OptimizerSpec(
+            name="adam", lr=self.config.lr, clip="norm", clip_value=self.config.grad_clip_norm
+        )
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Encoder at lr x 0.3 (official enc_lr_scale); the policy with Adam eps 1e-5 as the
+        official separate policy optimizer."""
+        encoder = list(self.encoder.parameters())
+        policy = list(self.pi_head.parameters())
+        taken = {id(p) for p in encoder + policy}
+        rest = [p for p in self.parameters() if id(p) not in taken]
+        return [
+            {"params": encoder, "lr_scale": self.config.enc_lr_scale, "name": "encoder"},
+            {"params": rest, "lr_scale": 1.0, "name": "world_model"},
+            {"params": policy, "lr_scale": 1.0, "eps": 1e-5, "name": "policy"},
+        ]
+
+    def after_optimizer_step(self, step: int) -> None:
+        """Polyak-average the target Qs (tau 0.01) once per optimizer step."""
+        del step
+        self.q.update_target(self.config.tau)
