@@ -13,6 +13,8 @@ from worldflux.models.tdmpc2 import (
     discount_for_episode_length,
 )
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def _count(size: str) -> int:
     # The paper's single-task setting: 24-D states, 6-D actions. Meta device: shapes only.

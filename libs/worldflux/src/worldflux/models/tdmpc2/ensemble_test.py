@@ -7,6 +7,8 @@ from torch import nn
 from worldflux.models.tdmpc2.ensemble import QEnsemble
 from worldflux.models.tdmpc2.layers import NormedLinear
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def _randomised(ensemble: QEnsemble) -> QEnsemble:
     with torch.no_grad():

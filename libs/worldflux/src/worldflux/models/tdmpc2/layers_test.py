@@ -13,6 +13,8 @@ from worldflux.models.tdmpc2.layers import (
     mlp,
 )
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def test_simnorm_puts_each_group_of_8_on_the_simplex() -> None:
     x = torch.randn(5, 7, 64) * 10

@@ -8,6 +8,8 @@ import torch
 from worldflux.core import Batch, ContractError
 from worldflux.models.tdmpc2.fixtures_testutil import random_batch, small_model, train_steps
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def _grads(loss: torch.Tensor, module: torch.nn.Module) -> list[torch.Tensor | None]:
     return list(

@@ -9,6 +9,8 @@ from worldflux.core import ContractError, LatentState, WorldModel, create_world_
 from worldflux.models.tdmpc2 import TDMPC2
 from worldflux.models.tdmpc2.fixtures_testutil import random_batch, small_model, train_steps
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def test_encode_gives_simnorm_latents() -> None:
     model = small_model().eval()

@@ -7,6 +7,8 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
 from worldflux.models.tdmpc2.policy import RunningScale, bounded_log_std, sample_squashed_gaussian
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 
 def test_log_std_stays_in_bounds() -> None:
     raw = torch.linspace(-50, 50, 101)

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from worldflux.models.tdmpc2.twohot import TwoHot, symexp, symlog
 
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
 TH = TwoHot(101, -10.0, 10.0)
 
 
