@@ -1,27 +1,378 @@
-"""Command line of wf-gate."""
+"""wf-gate: trains each model family over several seeds and says, with honest statistics,
+whether it is ready to release (see docs/content/quality-gates.md)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 import worldflux
+from wf_gate import display, markdown, models, plots
+from worldflux.core import UnknownModelError
+from worldflux.gates import (
+    GateSettings,
+    MeasureError,
+    MeasureSettings,
+    Report,
+    ReportError,
+    Shard,
+    estimate,
+    failures,
+    measure,
+    merge_reports,
+    model_rates,
+    parse_scenarios,
+    read_report,
+    write_report,
+)
+from worldflux.gates.estimate import wall_seconds
+from worldflux.gates.measure import import_families
+
+DEFAULT_OUTPUT = Path("reports/quality-gates/seed_runs.json")
+# The short measurement of the README's main job: both reference families, three seeds.
+DEFAULT_MODELS = ",".join(models.REFERENCE_FAMILIES)
+DEFAULT_SEEDS = "0,1,2"
+DEFAULT_STEPS = 300
+DEFAULT_SCENARIOS = "5x5000,7x10000,10x10000,7x20000,10x20000"
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("gate thresholds (defaults from the quality-gates policy)")
+    defaults = GateSettings()
+    for name, kind, text in (
+        ("min_success_rate", float, "share of seeds that must succeed"),
+        ("min_loss_drop", float, "held-out loss drop that counts as success"),
+        ("confidence", float, "confidence level of both intervals"),
+        ("bootstrap_resamples", int, "bootstrap resamples"),
+        ("family_min_fraction", float, "share of seeds that must meet the family criterion"),
+        ("max_seed_cv", float, "largest coefficient of variation of final losses"),
+        ("stability_tolerance", float, "largest relative difference of a rerun seed"),
+        ("parity_atol", float, "absolute tolerance of save/load parity"),
+    ):
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=None,
+            help=f"{text} (default {getattr(defaults, name)})",
+        )
+
+
+def _gate_settings(args: argparse.Namespace, base: GateSettings | None = None) -> GateSettings:
+    base = base or GateSettings()
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(GateSettings)
+        if getattr(args, f.name, None) is not None
+    }
+    return dataclasses.replace(base, **changes)
+
+
+def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -> None:
+    parser.add_argument(
+        "--models",
+        type=_csv,
+        default=_csv(DEFAULT_MODELS),
+        help="families or aliases (trained at --size), family:size ids, or 'all' "
+        f"(default {DEFAULT_MODELS})",
+    )
+    parser.add_argument("--size", default="ci", help="size for models named without one (ci)")
+    parser.add_argument("--seeds", type=_int_list, default=_int_list(DEFAULT_SEEDS))
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per run")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=32)
+    parser.add_argument(
+        "--eval-batches", type=int, default=8, help="held-out batches per evaluation"
+    )
+    parser.add_argument(
+        "--curve-points", type=int, default=10, help="held-out evaluations along a run"
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... or auto")
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="FAMILY=DATASET",
+        help="train FAMILY on another bundled dataset (repeatable)",
+    )
+    parser.add_argument(
+        "--rerun-seed", type=int, default=None, help="seed rerun for seed stability (first seed)"
+    )
+    parser.add_argument("--no-rerun", action="store_true", help="skip the seed-stability rerun")
+    parser.add_argument(
+        "--checks",
+        type=_csv,
+        default=["contract", "save_load_parity", "planner"],
+        help="per-run checks (contract,save_load_parity,planner)",
+    )
+    parser.add_argument(
+        "--no-deterministic", action="store_true", help="allow nondeterministic kernels"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="parallel worker processes; 0 runs in this process (debugging)",
+    )
+    parser.add_argument("--threads-per-worker", type=int, default=None, help="torch threads each")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (registers a family that is not installed as a plugin)",
+    )
+    parser.add_argument(
+        "--backend", default=None, metavar="MODULE:ATTR", help="custom datasets/training backend"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no live progress display")
+    if output:
+        parser.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT)
+        parser.add_argument("--append", action="store_true", help="resume: skip recorded runs")
+        parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
+        parser.add_argument("--shard", type=_shard, default=None, metavar="I/N")
+    _add_gate_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wf-gate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the library and torch versions")
+    sub.add_parser("list", help="families, their gate criteria and default datasets")
+
+    p = sub.add_parser("measure", help="train every (model, seed) and record seed_runs.json")
+    _add_measure_options(p)
+
+    p = sub.add_parser("merge", help="combine shard reports into one")
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT)
+
+    p = sub.add_parser("estimate", help="runtime of bigger measurements from measured s/step")
+    p.add_argument("--input", "-i", type=Path, default=DEFAULT_OUTPUT)
+    p.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="SEEDSxSTEPS,...")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers for the wall time")
+
+    p = sub.add_parser("check", help="exit 1 when any gate fails, printing which and why")
+    p.add_argument("--input", "-i", type=Path, default=DEFAULT_OUTPUT)
+    _add_gate_options(p)
+
+    p = sub.add_parser("report", help="write the Markdown report and plots (PNG and SVG)")
+    p.add_argument("--input", "-i", type=Path, default=DEFAULT_OUTPUT)
+    p.add_argument("--output-dir", type=Path, default=None, help="default: beside the input")
+    _add_gate_options(p)
+
+    p = sub.add_parser(
+        "demo", help="the main job: a short measure of the reference families, report and check"
+    )
+    _add_measure_options(p, output=False)
+    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT.parent)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> MeasureSettings:
+    import_families(args.imports)
+    model_ids = models.resolve_models(args.models, args.size)
+    datasets = models.datasets_for(model_ids, models.parse_dataset_overrides(args.dataset))
+    rerun = (
+        None
+        if args.no_rerun
+        else (args.rerun_seed if args.rerun_seed is not None else args.seeds[0])
+    )
+    return MeasureSettings(
+        models=model_ids,
+        seeds=args.seeds,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        eval_batches=args.eval_batches,
+        curve_points=args.curve_points,
+        device=models.resolve_device(args.device),
+        deterministic=not args.no_deterministic,
+        datasets=datasets,
+        rerun_seed=rerun,
+        checks=args.checks,
+    )
+
+
+def _measure(args: argparse.Namespace, output: Path, overwrite: bool) -> Report:
+    console = display.make_console()
+    settings = _settings(args)
+    console.print(
+        f"measuring {', '.join(settings.models)} on "
+        f"{', '.join(f'{k}={v}' for k, v in settings.datasets.items())}: seeds {settings.seeds}, "
+        f"{settings.steps} steps, device {settings.device}, {args.workers} worker(s) -> {output}"
+    )
+    with display.ProgressDisplay(console, enabled=not args.no_progress) as progress:
+        report = measure(
+            settings,
+            _gate_settings(args),
+            output,
+            append=getattr(args, "append", False),
+            overwrite=overwrite,
+            workers=args.workers,
+            shard=getattr(args, "shard", None),
+            backend=args.backend,
+            imports=args.imports,
+            threads_per_worker=args.threads_per_worker,
+            events=progress,
+        )
+    console.print(display.summary_table(report.summary()))
+    missing = report.missing_ids()
+    if missing:
+        console.print(f"{len(missing)} planned run(s) not recorded: {', '.join(missing)}")
+    return report
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    _measure(args, args.output, args.overwrite)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    merged = merge_reports(read_report(path) for path in args.inputs)
+    write_report(merged, args.output)
+    console = display.make_console()
+    console.print(
+        f"merged {len(args.inputs)} report(s), {len(merged.runs)} run(s) -> {args.output}"
+        + ("" if merged.complete else f"; still missing: {', '.join(merged.missing_ids())}")
+    )
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    report = read_report(args.input)
+    rates = model_rates(report.runs.values())
+    if not rates:
+        raise ReportError(f"{args.input}: no finished training run to take a rate from")
+    scenarios = parse_scenarios(args.scenarios)
+    estimates = estimate(rates, scenarios)
+    console = display.make_console()
+    console.print(display.estimate_table(rates, estimates))
+    for scenario in scenarios:
+        group = [e for e in estimates if e.scenario == scenario]
+        total = sum(e.total_seconds for e in group)
+        evals = sum(e.eval_seconds for e in group)
+        console.print(
+            f"{scenario}: all models {display.duration(total)} in one process "
+            f"(of which evaluation {display.duration(evals)}); with {args.workers} worker(s) "
+            f"about {display.duration(wall_seconds(group, args.workers))}"
+        )
+    console.print(
+        f"rates measured on device {report.settings.device} from {len(report.runs)} run(s); "
+        "a seed-stability rerun adds one more run per model"
+    )
+    return 0
+
+
+def _judged(args: argparse.Namespace) -> Report:
+    report = read_report(args.input)
+    return report.with_gate_settings(_gate_settings(args, report.gate_settings))
+
+
+def _print_check(report: Report) -> int:
+    console = display.make_console()
+    summary = report.summary()
+    console.print(display.summary_table(summary))
+    problems = failures(summary)
+    for line in problems:
+        console.print(f"FAIL {line}", markup=False, highlight=False)
+    if problems:
+        console.print(f"{len(problems)} gate failure(s)")
+        return EXIT_FAIL
+    console.print("all gates passed")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return _print_check(_judged(args))
+
+
+def write_markdown_report(report: Report, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = plots.loss_curves(report, directory)
+    figures += plots.success_rates(
+        report.summary(), report.gate_settings.min_success_rate, directory
+    )
+    path = directory / "summary.md"
+    path.write_text(markdown.render(report, figures))
+    return path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = _judged(args)
+    path = write_markdown_report(report, args.output_dir or args.input.parent)
+    display.make_console().print(f"wrote {path} and its figures")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    report = _measure(args, args.output_dir / DEFAULT_OUTPUT.name, overwrite=True)
+    path = write_markdown_report(report, args.output_dir)
+    code = _print_check(report)
+    display.make_console().print(f"report: {path}; wall time {time.perf_counter() - start:.0f} s")
+    return code
+
+
+COMMANDS = {
+    "measure": cmd_measure,
+    "merge": cmd_merge,
+    "estimate": cmd_estimate,
+    "check": cmd_check,
+    "report": cmd_report,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "version":
         print(f"worldflux {worldflux.__version__} torch {torch.__version__}")
-    return 0
+        return 0
+    if args.command == "list":
+        for row in models.family_rows():
+            print("\t".join(row))
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except (ReportError, MeasureError, UnknownModelError, ValueError) as err:
+        print(f"wf-gate {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""Quality gates: seed runs, per-family criteria, honest statistics, the report and its schema.
+
+`wf-gate` (tools/gate) is the command line over this package; everything here is importable so a
+notebook or another CI system can measure and judge models the same way.
+"""
+
+from worldflux.gates.criteria import failures, summarize_model
+from worldflux.gates.estimate import Scenario, estimate, model_rates, parse_scenarios
+from worldflux.gates.jobs import Job, Shard, plan
+from worldflux.gates.measure import MeasureError, measure
+from worldflux.gates.records import CheckResult, Evaluation, RunRecord
+from worldflux.gates.report import Report, merge_reports, read_report, write_report
+from worldflux.gates.schema import ReportError, report_schema, validate_report
+from worldflux.gates.settings import GateSettings, MeasureSettings
+from worldflux.gates.stats import (
+    bootstrap_ci,
+    clopper_pearson,
+    coefficient_of_variation,
+    relative_difference,
+)
+
+__all__ = [
+    "CheckResult",
+    "Evaluation",
+    "GateSettings",
+    "Job",
+    "MeasureError",
+    "MeasureSettings",
+    "Report",
+    "ReportError",
+    "RunRecord",
+    "Scenario",
+    "Shard",
+    "bootstrap_ci",
+    "clopper_pearson",
+    "coefficient_of_variation",
+    "estimate",
+    "failures",
+    "measure",
+    "merge_reports",
+    "model_rates",
+    "parse_scenarios",
+    "plan",
+    "read_report",
+    "relative_difference",
+    "report_schema",
+    "summarize_model",
+    "validate_report",
+    "write_report",
+]

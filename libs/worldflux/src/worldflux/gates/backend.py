@@ -1,0 +1,109 @@
+"""Where a seed run gets its data and its training loop.
+
+The default backend is the library's own: bundled datasets (worldflux.datasets) and the generic
+Trainer (worldflux.training), so the gate measures exactly what users run. A different backend
+(`wf-gate measure --backend module:attr`) can bring its own datasets or loop; it only has to
+provide the two methods of TrainingBackend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from worldflux.core import WorldModel
+from worldflux.datasets import load_dataset
+
+StepHook = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int
+    batch_size: int
+    seq_len: int
+    seed: int
+    device: str
+    deterministic: bool
+
+
+@dataclass
+class TrainOutcome:
+    """steps_done optimizer steps in `seconds` of wall time; `train_seconds`, when the loop
+    measures it, is the time inside optimizer steps alone (no callbacks or evaluations)."""
+
+    steps_done: int
+    seconds: float
+    train_seconds: float | None = None
+
+
+class TrainingBackend(Protocol):
+    def load_dataset(self, name: str, split: str, seed: int) -> Any:
+        """A SequenceDataset-like object: `.spec` (obs_shape, action_dim, action_kind) and
+        `.sample(batch_size, seq_len, generator) -> Batch`."""
+        ...
+
+    def train(
+        self, model: WorldModel, data: Any, spec: TrainSpec, on_step: StepHook
+    ) -> TrainOutcome:
+        """Train in place for spec.steps optimizer steps, calling on_step(step) after each
+        (step counts from 1). Raise NonFiniteLossError when a loss turns NaN/Inf."""
+        ...
+
+
+class LibraryBackend:
+    """worldflux.datasets + worldflux.training.Trainer."""
+
+    def load_dataset(self, name: str, split: str, seed: int) -> Any:
+        return load_dataset(name, split=split, seed=seed)
+
+    def train(
+        self, model: WorldModel, data: Any, spec: TrainSpec, on_step: StepHook
+    ) -> TrainOutcome:
+        training = importlib.import_module("worldflux.training")
+        config = training.TrainerConfig(
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+            seq_len=spec.seq_len,
+            seed=spec.seed,
+            device=spec.device,
+            deterministic=spec.deterministic,
+            progress=False,
+            tensorboard=False,
+        )
+        # No eval_data: the gate evaluates on its own fixed held-out batches, the same for
+        # every seed, so that seeds are compared on equal terms.
+        trainer = training.Trainer(model, config, data, None, [_StepCallback(on_step)])
+        start = time.perf_counter()
+        result = trainer.fit()
+        seconds = time.perf_counter() - start
+        steps = int(result.steps)
+        train_seconds = steps / result.steps_per_second if result.steps_per_second > 0 else None
+        return TrainOutcome(steps, seconds, train_seconds)
+
+
+class _StepCallback:
+    def __init__(self, on_step: StepHook) -> None:
+        self.on_step = on_step
+
+    def on_step_end(self, trainer: Any, step: int, metrics: Any) -> None:
+        del trainer, metrics
+        self.on_step(step)
+
+
+def load_backend(reference: str | None) -> TrainingBackend:
+    """'module:attr' -> that object (a class is instantiated); None -> the library backend."""
+    if not reference:
+        return LibraryBackend()
+    module_name, _, attr = reference.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"backend {reference!r}: expected 'module:attr'")
+    obj = getattr(importlib.import_module(module_name), attr)
+    backend = obj() if isinstance(obj, type) else obj
+    for method in ("load_dataset", "train"):
+        if not callable(getattr(backend, method, None)):
+            raise ValueError(f"backend {reference!r} has no {method}() method")
+    return backend  # type: ignore[no-any-return]

@@ -1,0 +1,160 @@
+"""What a measurement runs (MeasureSettings) and what the gates demand of it (GateSettings).
+
+Both are plain dataclasses that round-trip through the report's JSON, so `check`, `merge` and
+`--append` can tell whether two reports measured the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    return cls(**dict(data))
+
+
+@dataclass
+class MeasureSettings:
+    """One measurement: every (model, seed) pair trains with the same budget and data.
+
+    `models` are `family:size` ids (aliases resolved before they get here); `datasets` maps each
+    family to its bundled dataset. `rerun_seed` is trained a second time for the seed-stability
+    gate (None skips that gate). `checks` names the per-run checks: contract, save_load_parity,
+    planner.
+    """
+
+    models: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    steps: int = 5000
+    batch_size: int = 16
+    seq_len: int = 16
+    eval_batches: int = 8
+    curve_points: int = 10
+    device: str = "cpu"
+    deterministic: bool = True
+    datasets: dict[str, str] = field(default_factory=dict)
+    rerun_seed: int | None = 0
+    checks: list[str] = field(default_factory=lambda: ["contract", "save_load_parity", "planner"])
+
+    def __post_init__(self) -> None:
+        self.models = list(self.models)
+        self.seeds = [int(s) for s in self.seeds]
+        self.checks = list(self.checks)
+        self.datasets = dict(self.datasets)
+        for name in ("steps", "batch_size", "seq_len", "eval_batches"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ValueError(
+                f"seq_len must be >= 2 (a transition needs two steps), got {self.seq_len}"
+            )
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models must be distinct, got {self.models}")
+        if self.rerun_seed is not None and self.seeds and self.rerun_seed not in self.seeds:
+            raise ValueError(f"rerun seed {self.rerun_seed} is not one of the seeds {self.seeds}")
+        unknown = sorted(set(self.checks) - set(RUN_CHECKS))
+        if unknown:
+            raise ValueError(f"unknown checks {unknown}; known: {', '.join(RUN_CHECKS)}")
+
+    # Settings that must agree before runs from two reports can be combined.
+    COMPATIBILITY_FIELDS = (
+        "steps",
+        "batch_size",
+        "seq_len",
+        "eval_batches",
+        "curve_points",
+        "device",
+        "deterministic",
+        "checks",
+    )
+
+    def incompatibilities(self, other: MeasureSettings) -> list[str]:
+        """Human-readable differences that make runs of `self` and `other` incomparable."""
+        out = []
+        for name in self.COMPATIBILITY_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                out.append(f"{name} differs ({mine!r} vs {theirs!r})")
+        for family in sorted(set(self.datasets) & set(other.datasets)):
+            if self.datasets[family] != other.datasets[family]:
+                out.append(
+                    f"dataset of {family} differs "
+                    f"({self.datasets[family]!r} vs {other.datasets[family]!r})"
+                )
+        if self.rerun_seed != other.rerun_seed:
+            out.append(f"rerun_seed differs ({self.rerun_seed!r} vs {other.rerun_seed!r})")
+        return out
+
+    def union(self, other: MeasureSettings) -> MeasureSettings:
+        """These settings covering the models and seeds of both (they must be compatible)."""
+        problems = self.incompatibilities(other)
+        if problems:
+            raise ValueError("measurements are not compatible: " + "; ".join(problems))
+        return dataclasses.replace(
+            self,
+            models=self.models + [m for m in other.models if m not in self.models],
+            seeds=self.seeds + [s for s in other.seeds if s not in self.seeds],
+            datasets={**other.datasets, **self.datasets},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MeasureSettings:
+        return _from_dict(cls, data)
+
+
+RUN_CHECKS = ("contract", "save_load_parity", "planner")
+
+
+@dataclass
+class GateSettings:
+    """Thresholds of the quality-gates policy (docs/content/quality-gates.md); all adjustable."""
+
+    min_success_rate: float = 0.8
+    min_loss_drop: float = 0.10
+    confidence: float = 0.95
+    bootstrap_resamples: int = 2000
+    bootstrap_seed: int = 0
+    # Reference families: the share of seeds that must meet the loss-drop threshold.
+    family_min_fraction: float = 1.0
+    # Trend gates (token, diffusion, JEPA): final metric below initial by at least this share.
+    trend_min_drop: float = 0.0
+    # JEPA collapse: final embedding spread must stay above this.
+    min_embedding_std: float = 1e-3
+    max_seed_cv: float = 0.10
+    stability_tolerance: float = 0.05
+    # CPU runs in deterministic mode must repeat bit for bit.
+    require_identical_on_cpu: bool = True
+    parity_atol: float = 1e-5
+    parity_rtol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("min_success_rate", "family_min_fraction", "confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
+        for name in ("max_seed_cv", "stability_tolerance", "parity_atol", "parity_rtol"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateSettings:
+        return _from_dict(cls, data)

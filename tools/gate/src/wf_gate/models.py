@@ -1,0 +1,85 @@
+"""From what a user types (`--models dreamer,tdmpc2`) to the ids and datasets a measurement runs.
+
+A family alias like `dreamer` names the family; the gate trains it at the small `--size` (ci by
+default), not at the alias's full size. `family:size` picks a size explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+import worldflux.models.catalog  # noqa: F401  (every built-in family registers itself)
+from worldflux.core import UnknownModelError, families
+from worldflux.core.registry import FamilyInfo, resolve_model_id
+from worldflux.gates.families import default_dataset, gate_kind
+
+REFERENCE_FAMILIES = ("dreamerv3", "tdmpc2")
+
+
+def resolve_models(tokens: Sequence[str], size: str) -> list[str]:
+    """['dreamer', 'tdmpc2:1m'] -> ['dreamerv3:ci', 'tdmpc2:1m']; 'all' -> every family."""
+    if list(tokens) == ["all"]:
+        return [f"{name}:{_size(info, size)}" for name, info in sorted(families().items())]
+    out: list[str] = []
+    for token in tokens:
+        family, explicit = resolve_model_id(token)
+        model = f"{family.name}:{explicit if ':' in token else _size(family, size)}"
+        if model not in out:
+            out.append(model)
+    if not out:
+        raise UnknownModelError("no models given")
+    return out
+
+
+def _size(family: FamilyInfo, size: str) -> str:
+    if size not in family.sizes:
+        raise UnknownModelError(
+            f"{family.name} has no size {size!r}; sizes: {', '.join(family.sizes)}"
+        )
+    return size
+
+
+def datasets_for(models: Sequence[str], overrides: dict[str, str]) -> dict[str, str]:
+    """The bundled dataset of each model's family: the override, else the family's default."""
+    out = {}
+    for model in models:
+        name = model.partition(":")[0]
+        out[name] = overrides.get(name) or default_dataset(name, families()[name].model_class)
+    unknown = sorted(set(overrides) - {m.partition(":")[0] for m in models})
+    if unknown:
+        raise ValueError(f"--dataset names families that are not measured: {', '.join(unknown)}")
+    return out
+
+
+def parse_dataset_overrides(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        family, sep, dataset = item.partition("=")
+        if not sep or not family or not dataset:
+            raise ValueError(f"--dataset {item!r}: expected FAMILY=DATASET, e.g. tdmpc2=cartpole")
+        out[resolve_model_id(family)[0].name] = dataset
+    return out
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    torch.device(device)  # raises on nonsense
+    return device
+
+
+def family_rows() -> list[tuple[str, str, str, str]]:
+    """(family, sizes, gate kind, default dataset) for every registered family."""
+    rows = []
+    for name, info in sorted(families().items()):
+        rows.append(
+            (
+                name,
+                ", ".join(info.sizes),
+                gate_kind(name, info.model_class),
+                default_dataset(name, info.model_class),
+            )
+        )
+    return rows
