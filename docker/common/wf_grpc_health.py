@@ -1,0 +1,39 @@
+"""gRPC health probe for the service images: exit status 0 only when the server says SERVING.
+
+    python3 -m wf_grpc_health [--service NAME] [--timeout SECONDS] [HOST:PORT]
+
+Docker's HEALTHCHECK, the compose file's health checks and the container smoke tests run it (the
+Kubernetes manifests use the kubelet's built-in gRPC probe instead). It is a module of the image's
+venv rather than a subcommand of the services so that one probe serves every service image and
+speaks only the standard grpc.health.v1 protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wf_grpc_health", description=__doc__.splitlines()[0])
+    parser.add_argument("target", nargs="?", default="127.0.0.1:50061", help="HOST:PORT")
+    parser.add_argument("--service", default="", help="service name; empty: the whole server")
+    parser.add_argument("--timeout", type=float, default=3.0, help="deadline in seconds")
+    args = parser.parse_args(argv)
+    request = health_pb2.HealthCheckRequest(service=args.service)
+    try:
+        with grpc.insecure_channel(args.target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"{args.target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{args.target}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

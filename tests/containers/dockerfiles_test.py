@@ -1,0 +1,92 @@
+"""docker/*/Dockerfile keep the rules the recipe and the release need beyond what hadolint checks:
+Docker-compatible (no BuildKit-only syntax), the base image only through ARG BASE_IMAGE, a final
+stage with only the venv, a numeric non-root USER and an exec-form ENTRYPOINT, and each one built
+from the PEX of the pex_binary beside it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from . import deploy
+
+DEFAULT_BASE = "python:3.11-slim-bookworm"
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+@pytest.fixture(params=deploy.DOCKERFILES, ids=deploy.IMAGE_NAMES)
+def dockerfile(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+def test_there_is_one_per_service_and_the_gate() -> None:
+    assert sorted(deploy.IMAGE_NAMES) == ["dynamics", "gate", "planner"]
+
+
+def test_base_image_comes_only_from_the_build_arg(dockerfile: Path) -> None:
+    steps = instructions(dockerfile)
+    assert steps[0] == ("ARG", f"BASE_IMAGE={DEFAULT_BASE}")
+    froms = [rest for keyword, rest in steps if keyword == "FROM"]
+    assert froms and all(rest.split()[0] == "${BASE_IMAGE}" for rest in froms)
+
+
+def test_no_buildkit_only_syntax(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    assert "# syntax=" not in text
+    assert "--mount" not in text
+    assert "<<" not in text  # heredocs
+
+
+def test_final_stage_has_only_the_venv_and_a_non_root_user(dockerfile: Path) -> None:
+    final = final_stage(instructions(dockerfile))
+    copies = [rest for keyword, rest in final if keyword == "COPY"]
+    assert copies and all(re.fullmatch(r"--from=\w+ /opt/venv /opt/venv", c) for c in copies)
+    runs = " ".join(rest for keyword, rest in final if keyword == "RUN")
+    for tool in ("apt-get", "pip", "gcc"):
+        assert tool not in runs
+    users = [rest for keyword, rest in final if keyword == "USER"]
+    assert users == ["10001:10001"]
+
+
+def test_entrypoint_is_exec_form(dockerfile: Path) -> None:
+    (entrypoint,) = (rest for keyword, rest in instructions(dockerfile) if keyword == "ENTRYPOINT")
+    assert json.loads(entrypoint) == ["/opt/venv/pex"]
+
+
+def test_copies_the_pex_of_the_pex_binary_beside_it(dockerfile: Path) -> None:
+    name = dockerfile.parent.name
+    build = (dockerfile.parent / "BUILD").read_text()
+    (pex_name,) = re.findall(r'pex_binary\(\s*name="([^"]+)"', build)
+    assert "include_tools=True" in build  # PEX_TOOLS=1 ... venv needs the tools inside
+    sources = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "COPY"]
+    assert f"docker.{name}/{pex_name}.pex" in sources
+
+
+def test_service_images_declare_their_port_and_health_check(dockerfile: Path) -> None:
+    steps = instructions(dockerfile)
+    if dockerfile.parent.name == "gate":
+        assert not [k for k, _ in steps if k in ("EXPOSE", "HEALTHCHECK")]
+        return
+    (port,) = (rest for keyword, rest in steps if keyword == "EXPOSE")
+    (check,) = (rest for keyword, rest in steps if keyword == "HEALTHCHECK")
+    assert check.endswith(f'"127.0.0.1:{port}"]')
