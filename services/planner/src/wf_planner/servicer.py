@@ -9,7 +9,6 @@ configured seed, so the same observation gets the same plan.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 
 import grpc
@@ -102,8 +101,9 @@ class PlannerServicer:
         return condition_from_proto(message, field, self.max_elements)
 
     def _request_latents(self, spec: ModelSpec) -> None:
-        """Ask the dynamics only for the latents the objective reads (rewards and values are
-        all a return objective needs; one latent still travels, the smallest)."""
+        """Ask the dynamics only for the latents the objective reads: the goal latent for
+        goal distances, none for a return objective (rewards, continues and values are all it
+        reads; the latents travel as empty placeholders)."""
         fingerprint = self.dynamics.fingerprint
         if self._latents_for == fingerprint:
             return
@@ -112,11 +112,13 @@ class PlannerServicer:
         )
         objective = planner.objective if planner.objective is not None else default_objective(spec)
         names: list[str] = []
+        omit = False
         if isinstance(objective, GoalDistanceObjective) and spec.goal_latent:
             names = [spec.goal_latent]
-        elif isinstance(objective, ReturnObjective) and spec.latent:
-            names = [min(spec.latent, key=lambda n: (math.prod(spec.latent[n]), n))]
+        elif isinstance(objective, ReturnObjective):
+            omit = True
         self.dynamics.latents = names
+        self.dynamics.omit_latents = omit
         self._latents_for = fingerprint
 
     def _budget(self, context: grpc.ServicerContext) -> float:

@@ -57,7 +57,7 @@ def start_pair(
 
 def test_plan_matches_the_in_process_planner(servers: list[RunningServer]) -> None:
     model = toy()
-    target, _ = start_pair(servers, model)
+    target, remote = start_pair(servers, model)
     obs = torch.randn(2, 3, generator=torch.Generator().manual_seed(3))
     with PlannerClient(target, token="plan-secret") as client:
         action, stats = client.plan(obs)
@@ -73,6 +73,7 @@ def test_plan_matches_the_in_process_planner(servers: list[RunningServer]) -> No
     assert list(stats.objective) == pytest.approx(local.stats.objective)
     assert stats.rollout_calls == 3 and stats.iterations == 3 and stats.horizon == 4
     assert stats.dynamics_target.startswith("127.0.0.1:") and stats.failovers == 0
+    assert remote.omit_latents  # a return objective reads no latent values: none travel
 
 
 def test_discrete_family_needs_no_planner_change(servers: list[RunningServer]) -> None:

@@ -30,7 +30,7 @@ def client_options(max_message_mb: float = DEFAULT_MAX_MESSAGE_MB) -> list[tuple
         *message_size_options(max_message_mb),
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", 2000),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ]
 
 

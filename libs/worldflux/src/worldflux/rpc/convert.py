@@ -227,15 +227,21 @@ def latent_state_from_proto(
 
 # -- Rollout -----------------------------------------------------------------------------------
 def rollout_to_proto(
-    rollout: Rollout, latents: tuple[str, ...] | list[str] | None = None
+    rollout: Rollout,
+    latents: tuple[str, ...] | list[str] | None = None,
+    omit_latents: bool = False,
 ) -> dynamics_pb2.RolloutResponse:
-    """`latents` picks which latent tensors travel (all when empty or None)."""
+    """`latents` picks which latent tensors travel (all when empty or None); `omit_latents`
+    sends each as an empty [N, H, 0] placeholder, for callers that read no latent values."""
     message = dynamics_pb2.RolloutResponse()
     names = list(latents) if latents else list(rollout.latents)
     for name in names:
         if name not in rollout.latents:
             raise ContractError(f"rollout has no latent {name!r} (has {sorted(rollout.latents)})")
-        message.latents.tensors[name].CopyFrom(encode_tensor(rollout.latents[name]))
+        value = rollout.latents[name]
+        if omit_latents:
+            value = value.new_empty((*value.shape[:2], 0))
+        message.latents.tensors[name].CopyFrom(encode_tensor(value))
     for name in ("rewards", "continues", "values"):
         value = getattr(rollout, name)
         if value is not None:

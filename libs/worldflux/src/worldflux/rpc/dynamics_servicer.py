@@ -241,7 +241,7 @@ class DynamicsServicer:
         condition = condition_from_proto(request.condition, "RolloutRequest.condition")
         with self._run(context), torch.inference_mode():
             rollout = self.model.rollout(state, actions, condition)
-        return rollout_to_proto(rollout, list(request.latents))
+        return rollout_to_proto(rollout, list(request.latents), request.omit_latents)
 
     @guarded
     def Observe(  # noqa: N802

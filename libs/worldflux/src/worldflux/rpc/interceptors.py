@@ -19,6 +19,10 @@ from worldflux.rpc.channel import AUTHORIZATION
 from worldflux.rpc.metrics import ServiceMetrics
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIXES = (
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 access_log = logging.getLogger("worldflux.rpc.access")
 
 Observer = Callable[[str, grpc.StatusCode, float, grpc.ServicerContext], None]
@@ -120,10 +124,16 @@ def _replace_behavior(
 class BearerTokenInterceptor(grpc.ServerInterceptor):
     """UNAUTHENTICATED unless the call carries `authorization: Bearer <token>`.
 
-    Health checks stay open: load balancers and Kubernetes gRPC probes carry no token.
+    Health checks stay open (load balancers and Kubernetes gRPC probes carry no token), and so
+    does reflection: it serves only the public wire schema, and keeps generic clients such as
+    `buf curl` and grpcurl simple.
     """
 
-    def __init__(self, token: str, exempt_prefixes: tuple[str, ...] = (HEALTH_PREFIX,)) -> None:
+    def __init__(
+        self,
+        token: str,
+        exempt_prefixes: tuple[str, ...] = (HEALTH_PREFIX, *REFLECTION_PREFIXES),
+    ) -> None:
         if not token:
             raise ValueError("an auth interceptor needs a non-empty token")
         self._expected = f"Bearer {token}".encode()

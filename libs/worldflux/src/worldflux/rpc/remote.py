@@ -5,7 +5,9 @@ per-call timeout, shortened to what is left of the enclosing `scope()` (a planne
 one per incoming request with the caller's remaining time, so deadlines propagate planner ->
 dynamics). When a replica is unreachable or does not answer in time, the same request goes to
 the next replica and the failed one is skipped for `down_for_s`: a dead replica costs at most
-one deadline, never a hang.
+one deadline, never a hang. When every replica fails at once, the client waits up to
+`reconnect_wait_s` for one to reconnect (a restarted replica is back within one reconnect
+backoff) before answering UNAVAILABLE.
 
 Replicas must serve the same model, because a latent state from one replica is rolled out on
 another: each replica's contract fingerprint is checked before its first use and after every
@@ -127,8 +129,10 @@ class RemoteDynamics:
         policy: str = "round_robin",
         down_for_s: float = 2.0,
         recheck_s: float = 10.0,
+        reconnect_wait_s: float = 2.0,
         max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
         latents: Sequence[str] | None = None,
+        omit_latents: bool = False,
     ) -> None:
         target_list = [targets] if isinstance(targets, str) else list(targets)
         if not target_list:
@@ -141,7 +145,10 @@ class RemoteDynamics:
         self.policy = policy
         self.down_for_s = down_for_s
         self.recheck_s = recheck_s
+        self.reconnect_wait_s = reconnect_wait_s
+        # Which rollout latents travel back (all by default), or only empty placeholders.
         self.latents = list(latents or ())
+        self.omit_latents = omit_latents
         self._metadata = bearer_metadata(token)
         self._replicas = [
             _Replica(t, create_channel(t, tls=tls, max_message_mb=max_message_mb))
@@ -225,6 +232,7 @@ class RemoteDynamics:
             actions=action_payload_to_proto(self._payload(actions)),
             condition=condition_to_proto(condition),
             latents=self.latents,
+            omit_latents=self.omit_latents,
         )
         response = self._call("Rollout", request)
         return rollout_from_proto(response, "RolloutResponse")
@@ -326,6 +334,33 @@ class RemoteDynamics:
         log.warning("dynamics contract changed", extra={"details": message})
         return ContractChangedError(grpc.StatusCode.UNAVAILABLE, message, replica.target)
 
+    def _await_reconnect(self, scope: CallScope) -> list[_Replica]:
+        """Wait (at most reconnect_wait_s, within the deadline) until some replica's channel is
+        connected again, and return those that are.
+
+        Every replica failed fast, which also happens for a moment after a replica restarts:
+        its channel is still in reconnect backoff. Waiting one backoff period turns that into
+        a short delay instead of an error, and still bounds the cost of dead replicas.
+        """
+        remaining = scope.remaining()
+        budget = (
+            self.reconnect_wait_s if remaining is None else min(self.reconnect_wait_s, remaining)
+        )
+        if budget <= 0:
+            return []
+        futures = {r.target: grpc.channel_ready_future(r.channel) for r in self._replicas}
+        deadline = time.monotonic() + budget
+        try:
+            while time.monotonic() < deadline:
+                ready = [r for r in self._replicas if futures[r.target].done()]
+                if ready:
+                    return ready
+                time.sleep(0.02)
+            return []
+        finally:
+            for future in futures.values():
+                future.cancel()
+
     def _call(self, method: str | None, request: Any) -> Any:
         """Send `request` to `method` on one replica, failing over on RETRYABLE codes.
 
@@ -334,43 +369,50 @@ class RemoteDynamics:
         scope = _scope.get() or CallScope()
         errors: list[str] = []
         other_contract: _Replica | None = None
-        for replica in self._order():
-            try:
-                if not self._verify(replica, scope):
-                    other_contract = other_contract or replica
-                    errors.append(str(replica.incompatible))
-                    continue
-                response = (
-                    None
-                    if method is None
-                    else getattr(replica.stub, method)(
-                        request, timeout=self._timeout(scope), metadata=self._metadata
+        candidates = self._order()
+        for attempt in range(2):
+            for replica in candidates:
+                try:
+                    if not self._verify(replica, scope):
+                        other_contract = other_contract or replica
+                        errors.append(str(replica.incompatible))
+                        continue
+                    response = (
+                        None
+                        if method is None
+                        else getattr(replica.stub, method)(
+                            request, timeout=self._timeout(scope), metadata=self._metadata
+                        )
                     )
-                )
-            except grpc.RpcError as err:
-                code, details = err.code(), err.details() or ""
-                if code not in RETRYABLE:
-                    raise error_from_status(code, details, replica.target) from None
-                remaining = scope.remaining()
-                if remaining is not None and remaining <= 0:
-                    raise DeadlineError(
-                        f"deadline exceeded waiting for {replica.target}", replica.target
-                    ) from None
-                replica.forget()  # it may come back serving something else
-                replica.down_until = time.monotonic() + self.down_for_s
-                scope.failovers += 1
-                errors.append(f"{replica.target}: {code.name} {details}")
-                log.warning(
-                    "dynamics replica failed; trying the next one",
-                    extra={"target": replica.target, "code": code.name, "details": details},
-                )
-                continue
-            replica.down_until = 0.0
-            scope.calls += 1
-            scope.last_target = replica.target
-            if replica.target not in scope.targets:
-                scope.targets.append(replica.target)
-            return response
+                except grpc.RpcError as err:
+                    code, details = err.code(), err.details() or ""
+                    if code not in RETRYABLE:
+                        raise error_from_status(code, details, replica.target) from None
+                    remaining = scope.remaining()
+                    if remaining is not None and remaining <= 0:
+                        raise DeadlineError(
+                            f"deadline exceeded waiting for {replica.target}", replica.target
+                        ) from None
+                    replica.forget()  # it may come back serving something else
+                    replica.down_until = time.monotonic() + self.down_for_s
+                    scope.failovers += 1
+                    errors.append(f"{replica.target}: {code.name} {details}")
+                    log.warning(
+                        "dynamics replica failed; trying the next one",
+                        extra={"target": replica.target, "code": code.name, "details": details},
+                    )
+                    continue
+                replica.down_until = 0.0
+                scope.calls += 1
+                scope.last_target = replica.target
+                if replica.target not in scope.targets:
+                    scope.targets.append(replica.target)
+                return response
+            if other_contract is not None or attempt:
+                break
+            candidates = self._await_reconnect(scope)
+            if not candidates:
+                break
         if other_contract is not None:
             raise self._repin(other_contract)
         raise NoReplicaError(

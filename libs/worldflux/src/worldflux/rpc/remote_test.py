@@ -67,6 +67,13 @@ def test_selected_latents_only_are_sent(start_dynamics: StartDynamics) -> None:
     with RemoteDynamics(target(server), latents=["z"]) as remote:
         rollout = remote.rollout(remote.encode(torch.zeros(1, 3)), torch.zeros(2, 2, 2))
         assert list(rollout.latents) == ["z"]
+    with RemoteDynamics(target(server), omit_latents=True) as remote:
+        state = remote.encode(torch.zeros(1, 3))
+        rollout = remote.rollout(state, torch.zeros(2, 2, 2))
+        assert rollout.latents["z"].shape == (2, 2, 0)  # names kept, no values sent
+        full = InProcessDynamics(toy_model()).rollout(state, torch.zeros(2, 2, 2))
+        assert rollout.rewards is not None and full.rewards is not None
+        assert torch.equal(rollout.rewards, full.rewards)
     with (
         RemoteDynamics(target(server), latents=["nope"]) as remote,
         pytest.raises(ContractError, match="rollout has no latent 'nope'"),
@@ -184,7 +191,20 @@ def test_all_replicas_down_is_unavailable_not_a_hang() -> None:
             _ = remote.spec
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
         assert "no dynamics replica answered (2 configured)" in str(info.value)
-        assert time.monotonic() - start < remote.timeout_s
+        assert time.monotonic() - start < remote.reconnect_wait_s + 1.0
+
+
+def test_restarted_replica_is_used_again_without_an_error(start_dynamics: StartDynamics) -> None:
+    first = start_dynamics()
+    port = first.port
+    with RemoteDynamics(f"127.0.0.1:{port}") as remote:
+        state = remote.encode(torch.zeros(1, 3))
+        first.drain(0)
+        with pytest.raises(NoReplicaError):
+            remote.rollout(state, torch.zeros(2, 2, 2))  # nobody there
+        start_dynamics(port=port)  # the same model comes back on the same address
+        rollout = remote.rollout(state, torch.zeros(2, 2, 2))
+        assert rollout.latents["z"].shape == (2, 2, 16)
 
 
 def test_bad_input_comes_back_as_contract_error(start_dynamics: StartDynamics) -> None:

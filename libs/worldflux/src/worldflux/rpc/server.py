@@ -191,7 +191,8 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=name),
         interceptors=interceptors,
-        options=message_size_options(config.max_message_mb),
+        # No SO_REUSEPORT: a second server on a taken port must fail, not share the traffic.
+        options=[*message_size_options(config.max_message_mb), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers(tuple(strict_generic_handler(s) for s in services))
@@ -202,10 +203,13 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
         (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = _address(config.host, config.port)
-    if config.tls is not None:
-        port = server.add_secure_port(address, config.tls.credentials())
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if config.tls is not None:
+            port = server.add_secure_port(address, config.tls.credentials())
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as err:  # grpcio raises on bind failure (older versions return 0)
+        raise OSError(f"{name}: could not bind {address}: {err}") from None
     if not port:
         raise OSError(f"{name}: could not bind {address}")
     metrics_port = (

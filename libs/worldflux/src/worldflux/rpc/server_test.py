@@ -53,6 +53,12 @@ def test_binds_loopback_and_reports_serving(start_dynamics: StartDynamics) -> No
         _ = remote.spec
 
 
+def test_a_taken_port_is_an_error_not_a_shared_port(start_dynamics: StartDynamics) -> None:
+    server = start_dynamics()
+    with pytest.raises(OSError, match=f"could not bind 127.0.0.1:{server.port}"):
+        start_dynamics(port=server.port)
+
+
 def test_reflection_lists_the_services(start_dynamics: StartDynamics) -> None:
     server = start_dynamics()
     with grpc.insecure_channel(target(server)) as channel:
@@ -63,7 +69,9 @@ def test_reflection_lists_the_services(start_dynamics: StartDynamics) -> None:
     assert method.name == "worldflux/v1/dynamics.proto"
 
 
-def test_token_is_required_except_for_health(start_dynamics: StartDynamics) -> None:
+def test_token_is_required_except_for_health_and_reflection(
+    start_dynamics: StartDynamics,
+) -> None:
     server = start_dynamics(token="s3cret")
     for token in (None, "wrong"):
         with (
@@ -76,6 +84,11 @@ def test_token_is_required_except_for_health(start_dynamics: StartDynamics) -> N
     with RemoteDynamics(target(server), token="s3cret") as remote:
         assert remote.encode(torch.zeros(1, 3))["z"].shape == (1, 16)
     assert health_status(server.port) == health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(target(server)) as channel:
+        assert (
+            "worldflux.v1.DynamicsService"
+            in ProtoReflectionDescriptorDatabase(channel).get_services()
+        )
 
 
 @pytest.fixture(scope="module")
