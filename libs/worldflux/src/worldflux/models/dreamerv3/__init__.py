@@ -1,0 +1,21 @@
+"""DreamerV3 (Hafner et al., 2023; official code danijar/dreamerv3, 2024 config).
+
+Importing this package registers the `dreamerv3` family (`dreamerv3:size1m` ... `size400m`,
+`dreamerv3:ci`) and the alias `dreamer` -> `dreamerv3:size12m`.
+"""
+
+from worldflux.core import register_family
+from worldflux.models.dreamerv3.config import SIZES, DreamerV3Config
+from worldflux.models.dreamerv3.model import LOSS_NAMES, DreamerV3WorldModel, count_parameters
+
+register_family(
+    "dreamerv3",
+    model_class=DreamerV3WorldModel,
+    config_class=DreamerV3Config,
+    sizes=SIZES,
+    default_size="size12m",
+    aliases={"dreamer": "dreamerv3:size12m"},
+    description="DreamerV3: RSSM world model with actor-critic learning in imagination",
+)
+
+__all__ = ["LOSS_NAMES", "SIZES", "DreamerV3Config", "DreamerV3WorldModel", "count_parameters"]
