@@ -83,3 +83,11 @@ def test_same_seed_same_plan_and_the_generator_advances() -> None:
         .action.tensor
     )
     assert torch.equal(a, d)
+
+
+def test_unbounded_latent_actions_go_past_the_unit_box() -> None:
+    world = PointMass(target=(1.0, -0.5), dt=0.5, low=None, high=None, kind=ActionKind.LATENT)
+    result = CEMPlanner(CEMConfig(horizon=1, iterations=10)).plan(world, torch.zeros(1, 2))
+    assert result.action.action_kind is ActionKind.LATENT
+    assert result.action.tensor is None and result.action.latent is not None
+    assert torch.allclose(result.first_action[0], torch.tensor([2.0, -1.0]), atol=0.05)

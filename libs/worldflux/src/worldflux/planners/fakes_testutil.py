@@ -45,6 +45,7 @@ class PointMass(Recording):
     From x0 with the target within one step's reach, the unique optimum is
     a0 = (target - x0) / dt followed by zeros; farther away, full speed towards the target.
     `has_reward=False` makes it a reward-free family planned by goal distance on latent "x".
+    `kind=ActionKind.LATENT` with `low=high=None` makes the actions unbounded latent vectors.
     `reward_scale` sharpens MPPI's exp(temperature * value) weights, as real returns would.
     `prior` (a [H, D] sequence) turns on the policy prior: propose() returns it for every
     state. `value_weight` adds a terminal value -value_weight * ||x_H - target||^2.
@@ -55,13 +56,14 @@ class PointMass(Recording):
         dim: int = 2,
         target: tuple[float, ...] | None = None,
         dt: float = 0.5,
-        low: float = -1.0,
-        high: float = 1.0,
+        low: float | None = -1.0,
+        high: float | None = 1.0,
         has_reward: bool = True,
         prior: torch.Tensor | None = None,
         value_weight: float = 0.0,
         discount: float = 0.99,
         reward_scale: float = 1.0,
+        kind: ActionKind = ActionKind.CONTINUOUS,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -74,7 +76,12 @@ class PointMass(Recording):
             model_id="pointmass:analytic",
             family="pointmass",
             observation=ObservationSpec((dim,)),
-            action=ActionSpec(ActionKind.CONTINUOUS, dim=dim, low=(low,), high=(high,)),
+            action=ActionSpec(
+                kind,
+                dim=dim,
+                low=(low,) if low is not None else None,
+                high=(high,) if high is not None else None,
+            ),
             latent={"x": (dim,)},
             has_reward=has_reward,
             has_value=value_weight > 0,
