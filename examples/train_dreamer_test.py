@@ -1,0 +1,46 @@
+"""The DreamerV3 example's --test run (what CI runs) and its argument checks."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import train_dreamer
+
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
+
+def test_smoke_run_trains_imagines_and_reloads(tmp_path: Path) -> None:
+    run = str(tmp_path / "run")
+    result = train_dreamer.main(["--test", "--output-dir", run])
+    assert result.steps == train_dreamer.TEST_SETTINGS["steps"]
+    assert result.final_eval["rec"] < result.initial_eval["rec"]
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    # The run exists now: a second start must ask for --resume instead of overwriting it.
+    with pytest.raises(SystemExit):
+        train_dreamer.main(["--test", "--output-dir", run])
+    resumed = train_dreamer.main(["--test", "--output-dir", run, "--resume"])
+    assert resumed.steps == result.steps and resumed.initial_eval == result.initial_eval
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        train_dreamer.parse_args(["--resume"])
+    with pytest.raises(SystemExit):
+        train_dreamer.parse_args(["--seq-len", "1"])
+    with pytest.raises(SystemExit):
+        train_dreamer.parse_args(["--size", "size13m"])
+
+
+def test_full_run_arguments_are_parsed() -> None:
+    args = train_dreamer.parse_args(
+        "--size size25m --steps 5 --batch-size 8 --seq-len 32 --lr 1e-4 --device cpu".split()
+    )
+    assert (args.size, args.steps, args.batch_size, args.seq_len, args.lr, args.device) == (
+        "size25m",
+        5,
+        8,
+        32,
+        1e-4,
+        "cpu",
+    )
+    assert args.warmup is None  # the model's own default (the official 1000) applies
