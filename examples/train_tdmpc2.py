@@ -7,7 +7,8 @@
         --output-dir runs/tdmpc2-5m                              # the official batch/horizon
     python examples/train_tdmpc2.py --size 5m --steps 200000 --output-dir runs/tdmpc2-5m --resume
 
---seq-len is the latent rollout horizon plus one (the official horizon 3 is --seq-len 4). The
+The model trains on windows of horizon + 1 = 4 observations (the official horizon 3); a longer
+--seq-len is cut into such windows, so it only changes how many windows a batch holds. The
 discount follows the official heuristic from the dataset's episode length unless --discount
 is given. Held-out losses are printed before and after; the trained model is saved under
 <output-dir>/model and reloads with `create_world_model("<output-dir>/model")`.
@@ -43,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="pendulum", help="bundled dataset (continuous actions)")
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seq-len", type=int, default=4, help="horizon + 1 (official horizon 3)")
+    p.add_argument("--seq-len", type=int, default=4, help="sampled sequence length (>= 2)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--discount", type=float, default=None, help="default: official heuristic")
     p.add_argument("--device", default="cpu")

@@ -74,6 +74,7 @@ class TDMPC2Config(WorldModelConfig):
     log_std_max: float = 2.0
     entropy_coef: float = 1e-4
     # losses
+    horizon: int = 3  # latent rollout length in training; longer sequences are cut into windows
     consistency_coef: float = 20.0
     reward_coef: float = 0.1
     value_coef: float = 0.1
@@ -96,7 +97,14 @@ class TDMPC2Config(WorldModelConfig):
                 "MPPI samples Gaussian actions); wrap a discrete task as continuous scores in "
                 f"[-1, 1] and take the argmax, as the official code does. Got {self.action_kind!r}"
             )
-        for name in ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "simnorm_dim"):
+        for name in (
+            "enc_dim",
+            "mlp_dim",
+            "latent_dim",
+            "num_enc_layers",
+            "simnorm_dim",
+            "horizon",
+        ):
             if getattr(self, name) < 1:
                 raise ContractError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.latent_dim % self.simnorm_dim:

@@ -65,11 +65,16 @@ class QEnsemble(nn.Module):
                 nn.init.trunc_normal_(weight, std=0.02)
             getattr(self, f"bias_{i}").zero_()
 
-    def online_params(self, detach: bool = False) -> dict[str, torch.Tensor]:
-        return {n: (p.detach() if detach else p) for n, p in self.named_parameters()}
+    def online_params(
+        self, detach: bool = False, members: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The online weights (optionally cut from the graph, or only the given members)."""
+        out = {n: (p.detach() if detach else p) for n, p in self.named_parameters()}
+        return out if members is None else {n: p[members] for n, p in out.items()}
 
-    def target_params(self) -> dict[str, torch.Tensor]:
-        return {n: getattr(self, f"target_{n}") for n, _ in self.named_parameters()}
+    def target_params(self, members: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = {n: getattr(self, f"target_{n}") for n, _ in self.named_parameters()}
+        return out if members is None else {n: p[members] for n, p in out.items()}
 
     @torch.no_grad()
     def update_target(self, tau: float) -> None:
@@ -90,13 +95,14 @@ class QEnsemble(nn.Module):
         """
         p = params if params is not None else self.online_params()
         use_dropout = self.training if dropout is None else dropout
+        members = p["weight_0"].shape[0]  # a subset when the caller passes selected members
         lead = x.shape[:-1]
         h = x.reshape(1, -1, x.shape[-1])  # [1, M, in]: broadcast over members
         for i in range(self.num_layers):
             # [1 or E, M, in] @ [E, in, out] + [E, 1, out] -> [E, M, out]
             h = torch.baddbmm(
                 p[f"bias_{i}"].unsqueeze(1),
-                h.expand(self.num_members, -1, -1),
+                h.expand(members, -1, -1),
                 p[f"weight_{i}"],
             )
             if i < self.num_layers - 1:
@@ -105,7 +111,7 @@ class QEnsemble(nn.Module):
                 h = F.layer_norm(h, h.shape[-1:])
                 h = h * p[f"norm_weight_{i}"].unsqueeze(1) + p[f"norm_bias_{i}"].unsqueeze(1)
                 h = F.mish(h)
-        return h.reshape(self.num_members, *lead, h.shape[-1])
+        return h.reshape(members, *lead, h.shape[-1])
 
     def extra_repr(self) -> str:
         return f"members={self.num_members}, dims={self.dims}, dropout={self.dropout}"

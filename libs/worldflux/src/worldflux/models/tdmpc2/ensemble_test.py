@@ -109,3 +109,15 @@ def test_targets_are_buffers_and_take_no_gradient() -> None:
     detached = ens(torch.randn(3, 6, requires_grad=True), params=ens.online_params(detach=True))
     detached.sum().backward()
     assert all(p.grad is None for p in ens.parameters())
+
+
+def test_selected_members_equal_the_same_rows_of_the_full_ensemble() -> None:
+    torch.manual_seed(0)
+    ens = _randomised(QEnsemble(10, [32, 32], 101, num_members=5)).eval()
+    ens.update_target(0.5)
+    x = torch.randn(6, 10)
+    pick = torch.tensor([4, 1])
+    assert torch.allclose(ens(x, params=ens.online_params(members=pick)), ens(x)[pick], atol=1e-6)
+    full_target = ens(x, params=ens.target_params(), dropout=False)
+    subset = ens(x, params=ens.target_params(members=pick), dropout=False)
+    assert torch.allclose(subset, full_target[pick], atol=1e-6)

@@ -1,7 +1,10 @@
 """The TD-MPC2 objective on a batch of sequences (official tdmpc2.py `_update` / `update_pi`).
 
-With a sequence of T observations the latent rollout has horizon H = T - 1: z_0 is encoded
-from obs[:, 0] and rolled forward with actions[:, :H]; every step t is weighted rho^t:
+The latent rollout has horizon H = config.horizon (official 3). Sequences of T > H + 1 steps are
+cut into windows of H + 1 observations starting every H steps (so a Trainer with any seq_len
+trains the official objective on all of its data); shorter ones use H = T - 1. Per window, z_0
+is encoded from the first observation and rolled forward with the window's first H actions;
+every step t is weighted rho^t:
 
 - consistency (x20): MSE between z_{t+1} and the encoded next observation (no gradient);
 - reward (x0.1): soft cross-entropy of the reward head at (z_t, a_t) against two-hot(r_t);
@@ -49,17 +52,45 @@ def _valid_transitions(batch: Batch, horizon: int) -> torch.Tensor:
     return (~broken).float()
 
 
+def split_windows(batch: Batch, horizon: int) -> Batch:
+    """[B, T] sequences -> [B * W, horizon + 1] windows starting every `horizon` steps.
+
+    Consecutive windows share their boundary observation, as consecutive official samples of
+    horizon + 1 steps would; a sequence no longer than horizon + 1 is returned unchanged.
+    """
+    size = horizon + 1
+    if batch.seq_len <= size:
+        return batch
+
+    def cut(x: torch.Tensor) -> torch.Tensor:
+        windows = x.unfold(1, size, horizon).movedim(-1, 2)  # [B, W, size, ...]
+        return windows.reshape(-1, size, *x.shape[2:])
+
+    return Batch(
+        cut(batch.obs),
+        cut(batch.actions),
+        cut(batch.rewards),
+        cut(batch.continues),
+        cut(batch.is_first),
+    )
+
+
 def tdmpc2_loss(model: TDMPC2, batch: Batch) -> LossOutput:
     cfg = model.config
     device = model.device
-    obs = model.check_obs(batch.obs, leading=2, name="batch.obs").to(device)
-    batch_size, seq_len = obs.shape[:2]
-    if seq_len < 2:
+    obs = model.check_obs(batch.obs, leading=2, name="batch.obs")
+    actions = model.check_actions(batch.actions)
+    if batch.seq_len < 2:
         raise ContractError(
-            f"TD-MPC2 needs sequences of at least 2 steps (horizon = seq_len - 1), got {seq_len}"
+            f"TD-MPC2 needs sequences of at least 2 steps (horizon + 1 = {cfg.horizon + 1} "
+            f"is the official length), got {batch.seq_len}"
         )
-    horizon = seq_len - 1
-    actions = model.normalize_action(model.check_actions(batch.actions).to(device))[:, :horizon]
+    batch = split_windows(
+        Batch(obs, actions, batch.rewards, batch.continues, batch.is_first), cfg.horizon
+    )
+    obs = batch.obs.to(device)
+    horizon = batch.seq_len - 1
+    actions = model.normalize_action(batch.actions.to(device))[:, :horizon]
     rewards = batch.rewards[:, :horizon].to(device, torch.float32)
     continues = batch.continues[:, :horizon].to(device, torch.float32)
     if not bool(torch.isfinite(rewards).all()) or not bool(torch.isfinite(continues).all()):

@@ -7,6 +7,7 @@ import torch
 
 from worldflux.core import Batch, ContractError
 from worldflux.models.tdmpc2.fixtures_testutil import random_batch, small_model, train_steps
+from worldflux.models.tdmpc2.loss import split_windows
 
 torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
 
@@ -185,3 +186,29 @@ def test_bad_shapes_are_clear_errors() -> None:
     wrong_act = Batch(good.obs, torch.zeros(8, 4, 2), good.rewards, good.continues, good.is_first)
     with pytest.raises(ContractError, match="actions"):
         model.loss(wrong_act)
+
+
+def _slice(batch: Batch, lo: int, hi: int) -> Batch:
+    return Batch(
+        batch.obs[:, lo:hi],
+        batch.actions[:, lo:hi],
+        batch.rewards[:, lo:hi],
+        batch.continues[:, lo:hi],
+        batch.is_first[:, lo:hi],
+    )
+
+
+def test_long_sequences_train_on_windows_of_the_official_horizon() -> None:
+    model = small_model().eval()
+    assert model.config.horizon == 3
+    batch = random_batch(model, seq_len=7, seed=19)
+    windows = split_windows(batch, 3)
+    assert windows.obs.shape == (16, 4, 3)  # 8 sequences x windows starting at 0 and 3
+    assert torch.equal(windows.obs[1], batch.obs[0, 3:7])
+    with torch.no_grad():
+        whole = model.loss(batch)
+        first, second = model.loss(_slice(batch, 0, 4)), model.loss(_slice(batch, 3, 7))
+    for name in ("consistency", "reward"):
+        expected = (first.components[name] + second.components[name]) / 2
+        assert whole.components[name].item() == pytest.approx(expected.item(), rel=1e-5), name
+    assert split_windows(random_batch(model, seq_len=32), 3).obs.shape[:2] == (80, 4)

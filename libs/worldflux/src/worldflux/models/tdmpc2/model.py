@@ -123,9 +123,13 @@ class TDMPC2(WorldModel):
         return sample_squashed_gaussian(mean, log_std, eps)
 
     def q_logits(
-        self, z: torch.Tensor, a: torch.Tensor, source: QSource = "online"
+        self,
+        z: torch.Tensor,
+        a: torch.Tensor,
+        source: QSource = "online",
+        members: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Every member's two-hot logits [num_q, ..., num_bins].
+        """Two-hot logits [num members, ..., num_bins] of every member (or of `members`).
 
         `detached` evaluates the online weights cut from the graph (the policy objective: its
         gradient reaches the action, never a Q parameter); `target` the Polyak copy, always
@@ -133,11 +137,12 @@ class TDMPC2(WorldModel):
         """
         za = torch.cat([z, a], dim=-1)
         if source == "online":
-            return self.q(za)
+            params = None if members is None else self.q.online_params(members=members)
+            return self.q(za, params=params)
         if source == "detached":
-            return self.q(za, params=self.q.online_params(detach=True))
+            return self.q(za, params=self.q.online_params(detach=True, members=members))
         if source == "target":
-            return self.q(za, params=self.q.target_params(), dropout=False)
+            return self.q(za, params=self.q.target_params(members=members), dropout=False)
         raise ContractError(f"unknown Q source {source!r}")
 
     def q_value(
@@ -147,10 +152,13 @@ class TDMPC2(WorldModel):
         reduce: Literal["min", "avg"] = "min",
         source: QSource = "online",
     ) -> torch.Tensor:
-        """Q [...] from two members drawn at random: their min (TD targets) or mean (planning)."""
-        logits = self.q_logits(z, a, source)
-        pick = torch.randperm(self.config.num_q, device=logits.device)[:2]
-        values = self.twohot.decode(logits[pick])
+        """Q [...] from two members drawn at random: their min (TD targets) or mean (planning).
+
+        Only the two drawn members are evaluated (the official code runs all and then picks;
+        the result is the same, at 2/num_q of the cost).
+        """
+        pick = torch.randperm(self.config.num_q, device=z.device)[:2]
+        values = self.twohot.decode(self.q_logits(z, a, source, members=pick))
         return values.min(0).values if reduce == "min" else values.mean(0)
 
     # -- the world-model interface -------------------------------------------------------
