@@ -207,8 +207,15 @@ class DreamerV3WorldModel(WorldModel):
         return self._env_actions(torch.stack(acts, 1))
 
     def decode(self, state: LatentState) -> torch.Tensor:
+        """Observations from latents with any leading dims ([B, ...] or rollout [N, H, ...])."""
+        c = self.config
         deter, stoch = state["deter"], state["stoch"]
         lead = deter.shape[:-1]
+        if deter.shape[-1] != c.deter or stoch.shape[:-1] != lead or stoch.shape[-1] != c.stoch_dim:
+            raise ContractError(
+                f"decode needs 'deter' [..., {c.deter}] and 'stoch' [..., {c.stoch_dim}] with the "
+                f"same leading dims, got {list(deter.shape)} and {list(stoch.shape)}"
+            )
         out = self.decoder(deter.reshape(-1, deter.shape[-1]), stoch.reshape(-1, stoch.shape[-1]))
         if isinstance(self.decoder, MLPDecoder):
             out = self.decoder.to_obs(out)

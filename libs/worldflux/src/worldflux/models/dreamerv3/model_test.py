@@ -203,6 +203,8 @@ def test_bad_inputs_fail_with_clear_errors() -> None:
     with pytest.raises(ContractError, match=r"batch.obs must have shape \[B, T, 3\]"):
         b = batch_for(model)
         model.loss(Batch(b.obs[..., :2], b.actions, b.rewards, b.continues, b.is_first))
+    with pytest.raises(ContractError, match=r"decode needs 'deter' \[..., 64\]"):
+        model.decode(LatentState({"deter": torch.zeros(2, 8), "stoch": torch.zeros(2, 32)}))
     discrete = make("image")
     with pytest.raises(ContractError, match=r"indices must be in \[0, 4\)"):
         discrete.rollout(discrete.encode(torch.rand(1, 3, 64, 64)), torch.tensor([[4]]))
@@ -291,3 +293,21 @@ def test_in_process_dynamics_rollouts(kind: str) -> None:
     assert rollout.rewards is not None and torch.isfinite(rollout.rewards).all()
     assert rollout.values is not None and not rollout.values.requires_grad
     assert dynamics.spec.model_id == "dreamerv3:ci"
+
+
+def test_planners_plan_through_in_process_dynamics() -> None:
+    from worldflux.planners import DiscreteCEMConfig, DiscreteCEMPlanner, MPPIConfig, MPPIPlanner
+
+    torch.manual_seed(0)
+    model = perturb(make())
+    config = MPPIConfig(horizon=3, iterations=2, num_samples=32, num_elites=4, num_pi_trajs=4)
+    result = MPPIPlanner(config).plan(InProcessDynamics(model), torch.randn(2, 3))
+    action = result.action.tensor
+    assert action is not None and action.shape == (3, 2, 2)
+    assert action.min() >= -2.0 and action.max() <= 2.0
+    discrete = perturb(make("image"))
+    cem = DiscreteCEMPlanner(
+        DiscreteCEMConfig(horizon=2, iterations=2, num_samples=16, num_elites=4)
+    )
+    tokens = cem.plan(InProcessDynamics(discrete), torch.rand(1, 3, 64, 64)).action.tokens
+    assert tokens is not None and tokens.shape == (2, 1) and int(tokens.max()) < 4
