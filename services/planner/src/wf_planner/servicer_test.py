@@ -12,7 +12,7 @@ from plugin_family.toy_family import ToyConfig, ToyWorldModel
 from wf_planner.client import PlannerClient
 from wf_planner.main import build_parser, build_planner
 from wf_planner.servicer import PlannerServicer
-from worldflux.core import PLANNER_HORIZON_KEY, ActionKind
+from worldflux.core import PLANNER_HORIZON_KEY, ActionKind, ConditionPayload
 from worldflux.planners import AutoPlanner, InProcessDynamics, MPPIPlanner, make_planner
 from worldflux.rpc.dynamics_servicer import DynamicsServicer
 from worldflux.rpc.remote import RemoteDynamics
@@ -74,6 +74,28 @@ def test_plan_matches_the_in_process_planner(servers: list[RunningServer]) -> No
     assert stats.rollout_calls == 3 and stats.iterations == 3 and stats.horizon == 4
     assert stats.dynamics_target.startswith("127.0.0.1:") and stats.failovers == 0
     assert remote.omit_latents  # a return objective reads no latent values: none travel
+
+
+def test_goal_objective_plans_towards_the_goal_with_only_the_goal_latent(
+    servers: list[RunningServer],
+) -> None:
+    model = toy()
+    target, remote = start_pair(servers, model, objective="goal")
+    obs, goal = torch.zeros(1, 3), torch.ones(1, 3)
+    with PlannerClient(target, token="plan-secret") as client:
+        action, _ = client.plan(obs, ConditionPayload(goal=goal))
+        with pytest.raises(grpc.RpcError) as info:
+            client.plan(obs)  # no goal given
+    assert "GoalDistanceObjective needs a goal" in (info.value.details() or "")
+    assert remote.latents == ["z"] and not remote.omit_latents
+    local = make_planner("auto", objective="goal", **SETTINGS).plan(
+        InProcessDynamics(model),
+        obs,
+        ConditionPayload(goal=goal),
+        generator=torch.Generator().manual_seed(7),
+    )
+    assert local.action.tensor is not None and action.tensor is not None
+    assert torch.equal(action.tensor, local.action.tensor)
 
 
 def test_discrete_family_needs_no_planner_change(servers: list[RunningServer]) -> None:

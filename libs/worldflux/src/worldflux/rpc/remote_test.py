@@ -1,4 +1,5 @@
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -105,6 +106,31 @@ def test_round_robin_spreads_and_fails_over_when_a_replica_dies(
         assert all(torch.equal(r, expected) for r in results)  # type: ignore[arg-type]
         status = {s["target"]: s for s in remote.replica_status()}
         assert status[target(first)]["down"] is True
+
+
+def test_one_multi_address_target_balances_with_round_robin(
+    start_dynamics: StartDynamics,
+) -> None:
+    """A gRPC URI naming several addresses (as a DNS name with several records resolves) is
+    one target whose channel spreads calls over all of them."""
+    first, second = start_dynamics(metrics_port=0), start_dynamics(metrics_port=0)
+    uri = f"ipv4:127.0.0.1:{first.port},127.0.0.1:{second.port}"
+    with RemoteDynamics(uri) as remote:
+        state = remote.encode(torch.zeros(1, 3))
+        for _ in range(8):
+            remote.rollout(state, torch.zeros(2, 2, 2))
+    for server in (first, second):
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
+        served = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("wf_rpc_requests_total{") and "Rollout" in line
+        ]
+        assert sum(served) >= 2, text
 
 
 def test_dead_target_in_the_list_costs_no_deadline(start_dynamics: StartDynamics) -> None:
