@@ -23,16 +23,16 @@ start=$SECONDS
 build-support/build-base-image.sh
 echo "[build-images] base image ready ($((SECONDS - start))s)"
 
-# Each image's PEX: the pex_binary targets in its docker/NAME folder.
+# The images' PEXes: the pex_binary targets in docker/common and in each docker/NAME folder.
 t=$SECONDS
-specs=()
+specs=("docker/common:")
 for name in "${names[@]}"; do
   [ -f "docker/$name/Dockerfile" ] || { echo "no docker/$name/Dockerfile" >&2; exit 1; }
   specs+=("docker/$name:")
 done
 # Wait for another Pants run (a developer's pantsd) instead of giving up after 60 s.
-PANTS_PANTSD_TIMEOUT_WHEN_MULTIPLE_INVOCATIONS="${PANTS_PANTSD_TIMEOUT_WHEN_MULTIPLE_INVOCATIONS:--1}" \
-  ./pants --filter-target-type=pex_binary package "${specs[@]}"
+export PANTS_PANTSD_TIMEOUT_WHEN_MULTIPLE_INVOCATIONS="${PANTS_PANTSD_TIMEOUT_WHEN_MULTIPLE_INVOCATIONS:--1}"
+./pants --filter-target-type=pex_binary package "${specs[@]}"
 echo "[build-images] PEXes packaged ($((SECONDS - t))s)"
 
 context="$OCI_WORK/context"

@@ -3,7 +3,7 @@
 # Why: there is no Docker engine or registry here; podman/buildah run as root with all storage under
 # a work folder in the repo ($OCI_WORK, default .oci/, git-ignored) so that nothing touches the
 # machine's own container storage, and with build-support/containers.conf (runc, cgroupfs, no bridge
-# network, lowered ulimits; see shared/recipes/containers). Installs the tools with apt when missing.
+# network, lowered ulimits; see shared/recipes/containers). Installs the tools with apt if missing.
 
 IMAGE_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export OCI_WORK="${OCI_WORK:-$IMAGE_REPO_ROOT/.oci}"
@@ -12,9 +12,12 @@ export WF_IMAGE_PREFIX="${WF_IMAGE_PREFIX:-localhost/worldflux}"
 export WF_IMAGE_TAG="${WF_IMAGE_TAG:-dev}"
 export WF_BASE_IMAGE="${WF_BASE_IMAGE:-localhost/debian-python:bookworm}"
 
-if ! command -v buildah >/dev/null || ! command -v podman >/dev/null || ! command -v skopeo >/dev/null \
-    || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
-  echo "image-env: installing podman buildah skopeo runc debootstrap (apt)" >&2
+missing=""
+for tool in podman buildah skopeo runc debootstrap; do
+  command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+  echo "image-env: installing$missing (apt)" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends podman buildah skopeo runc debootstrap >/dev/null

@@ -73,13 +73,41 @@ def test_entrypoint_is_exec_form(dockerfile: Path) -> None:
     assert json.loads(entrypoint) == ["/opt/venv/pex"]
 
 
-def test_copies_the_pex_of_the_pex_binary_beside_it(dockerfile: Path) -> None:
+def pex_binaries(build: Path) -> dict[str, str]:
+    """name -> the text of each pex_binary(...) in a BUILD file."""
+    bodies = re.findall(r"^pex_binary\((.*?)^\)", build.read_text(), flags=re.M | re.S)
+    return {re.search(r'name="([^"]+)"', body).group(1): body for body in bodies}  # type: ignore[union-attr]
+
+
+def stage(steps: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    start = steps.index(("FROM", f"${{BASE_IMAGE}} AS {name}"))
+    end = next(i for i in range(start + 1, len(steps)) if steps[i][0] == "FROM")
+    return steps[start:end]
+
+
+def test_built_from_a_requirements_pex_and_a_sources_pex(dockerfile: Path) -> None:
     name = dockerfile.parent.name
-    build = (dockerfile.parent / "BUILD").read_text()
-    (pex_name,) = re.findall(r'pex_binary\(\s*name="([^"]+)"', build)
-    assert "include_tools=True" in build  # PEX_TOOLS=1 ... venv needs the tools inside
-    sources = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "COPY"]
-    assert f"docker.{name}/{pex_name}.pex" in sources
+    steps = instructions(dockerfile)
+    (deps_pex,) = (r.split()[0] for k, r in stage(steps, "deps") if k == "COPY" and ".pex" in r)
+    (app_pex,) = (r.split()[0] for k, r in stage(steps, "srcs") if k == "COPY" and ".pex" in r)
+    # Pants' output path of pex_binary NAME in docker/DIR is docker.DIR/NAME.pex.
+    assert app_pex == f"docker.{name}/wf-{name}.pex"
+    folder, _, file = deps_pex.partition("/")
+    deps = pex_binaries(deploy.REPO / folder.replace(".", "/") / "BUILD")[file.removesuffix(".pex")]
+    app = pex_binaries(dockerfile.parent / "BUILD")[f"wf-{name}"]
+    assert "include_sources=False" in deps and "include_requirements=False" in app
+    for body in (deps, app):  # PEX_TOOLS=1 ... venv needs the tools inside
+        assert "include_tools=True" in body
+
+
+def test_service_images_share_their_dependency_stage() -> None:
+    """Same instructions on the same PEX: the build cache reuses the stage and the venv layer."""
+    dynamics, planner = (
+        instructions(deploy.DOCKER / n / "Dockerfile") for n in ("dynamics", "planner")
+    )
+    assert stage(dynamics, "deps") == stage(planner, "deps")
+    assert final_stage(dynamics)[:3] == final_stage(planner)[:3]  # FROM, user, COPY --from=deps
+    assert final_stage(dynamics)[2] == ("COPY", "--from=deps /opt/venv /opt/venv")
 
 
 def test_service_images_declare_their_port_and_health_check(dockerfile: Path) -> None:

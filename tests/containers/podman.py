@@ -24,6 +24,9 @@ TAG = os.environ.get("WF_IMAGE_TAG", "dev")
 IMAGES = ("gate", "dynamics", "planner")
 # The non-root user every image runs as (the Dockerfiles' USER, the manifests' runAsUser).
 IMAGE_UID = 10001
+# What docker/compose.yaml and docker/k8s/ impose: read-only root filesystem (podman adds a tmpfs
+# on /tmp), no capabilities, no privilege escalation.
+HARDENED = ("--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges")
 
 
 def image(name: str) -> str:
@@ -160,6 +163,8 @@ def server(image_name: str, *args: str, stem: str, port: int | None = None) -> I
             "-d",
             "--no-healthcheck",
             "--network=host",
+            # As the compose file and the Kubernetes manifests run them.
+            *HARDENED,
             f"--name={name}",
             image(image_name),
             *args,

@@ -70,4 +70,5 @@ def test_smoke_test_comes_before_the_push_and_uses_no_network() -> None:
 def test_builds_from_the_shared_context_layout() -> None:
     runs = "\n".join(str(s.get("run", "")) for s in job()["steps"])
     assert "build-support/image-context.sh" in runs
-    assert './pants --filter-target-type=pex_binary package "docker/${{ matrix.image }}:"' in runs
+    package = "./pants --filter-target-type=pex_binary package docker/common:"
+    assert f'{package} "docker/${{{{ matrix.image }}}}:"' in runs
