@@ -132,6 +132,8 @@ def fake_venv(root: Path) -> Path:
         "numpy/_core/tests/test_multiarray.py": "def test(): ...\n",
         "numpy/testing/__init__.py": "",
         "numpy/__pycache__/stale.cpython-311.pyc": "stale",
+        "sympy/__init__.py": "",
+        "torch/_inductor/__init__.py": "",
     }
     for name, text in files.items():
         (site / name).parent.mkdir(parents=True, exist_ok=True)
@@ -159,3 +161,6 @@ def test_slim_venv_removes_tests_and_headers_and_compiles(tmp_path: Path) -> Non
     # unchecked-hash .pyc: flags word 0b01 (hash-based, do not check the source).
     assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01
     assert (site / "numpy" / "testing" / "__pycache__" / f"__init__.{tag}.pyc").exists()
+    # Not imported at start-up: left as source.
+    assert not (site / "sympy" / "__pycache__").exists()
+    assert not (site / "torch" / "_inductor" / "__pycache__").exists()

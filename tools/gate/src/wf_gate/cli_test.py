@@ -121,6 +121,13 @@ def test_models_resolve_families_aliases_and_sizes() -> None:
     }
     with pytest.raises(ValueError, match="FAMILY=DATASET"):
         models.parse_dataset_overrides(["toy"])
+    assert models.parse_config_overrides(["toy-wide.hidden_dim=64", 'toy.size="x"']) == {
+        "toy": {"hidden_dim": 64, "size": "x"}
+    }
+    with pytest.raises(ValueError, match="unknown toy config key 'hiden_dim'.*did you mean"):
+        models.parse_config_overrides(["toy.hiden_dim=3"])
+    with pytest.raises(ValueError, match="FAMILY.FIELD=VALUE"):
+        models.parse_config_overrides(["toy=3"])
     assert models.resolve_device("cpu") == "cpu"
     assert models.resolve_device("auto") in ("cpu", "cuda")
 

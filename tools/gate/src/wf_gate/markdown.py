@@ -36,6 +36,11 @@ def render(report: Report, figures: list[Path]) -> str:
         f"{'deterministic' if s.deterministic else 'non-deterministic'}; "
         f"held-out losses over {s.eval_batches} fixed batches.",
         "",
+    ]
+    for family, fields in sorted(s.overrides.items()):
+        settings = ", ".join(f"`{k}={v!r}`" for k, v in sorted(fields.items()))
+        lines += [f"Config overrides for {family}: {settings} (not the family's own values).", ""]
+    lines += [
         f"A run succeeds when every metric is finite and its held-out loss falls by at least "
         f"{g.min_loss_drop:.0%}; the common gate needs a success rate of at least "
         f"{g.min_success_rate:.0%}. Intervals are {g.confidence:.0%}: a percentile bootstrap "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import plugin_family.toy_family  # noqa: F401  (Pants: the toy family travels with this test)
 
-import wf_gate.cli  # (and the command line the subprocess runs)
+import wf_gate.cli  # noqa: F401  (Pants: the command line the subprocess runs)
 import worldflux.gates.fakes_testutil  # noqa: F401  (and so does the slow backend)
 
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -33,7 +33,7 @@ ARGS = [
 ]
 
 
-def wf_gate(*args: str, env: dict) -> subprocess.Popen:
+def run_wf_gate(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "wf_gate.cli", *args],
         env=env,
@@ -54,7 +54,7 @@ def recorded(path: Path) -> list[dict]:
 def test_killed_measurement_resumes_with_append_losing_nothing(tmp_path: Path) -> None:
     env = {**CHILD_ENV, "WORLDFLUX_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "seed_runs.json"
-    proc = wf_gate(*ARGS, "--workers=1", f"--output={out}", env=env)
+    proc = run_wf_gate(*ARGS, "--workers=1", f"--output={out}", env=env)
     deadline = time.monotonic() + 300
     try:
         while not recorded(out):
@@ -68,7 +68,7 @@ def test_killed_measurement_resumes_with_append_losing_nothing(tmp_path: Path) -
     assert proc.returncode == -signal.SIGKILL
     assert 1 <= len(before) < 4, "the kill must land before the measurement finished"
 
-    resumed = wf_gate(*ARGS, "--workers=1", f"--output={out}", "--append", env=env)
+    resumed = run_wf_gate(*ARGS, "--workers=1", f"--output={out}", "--append", env=env)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
     assert f"4 planned run(s), {len(before)} already recorded" in output

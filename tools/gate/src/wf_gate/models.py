@@ -6,7 +6,9 @@ default), not at the alias's full size. `family:size` picks a size explicitly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -60,6 +62,30 @@ def parse_dataset_overrides(items: Sequence[str]) -> dict[str, str]:
         if not sep or not family or not dataset:
             raise ValueError(f"--dataset {item!r}: expected FAMILY=DATASET, e.g. tdmpc2=cartpole")
         out[resolve_model_id(family)[0].name] = dataset
+    return out
+
+
+def parse_config_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """['dreamer.lr=1e-3', 'dreamerv3.warmup=0'] -> {'dreamerv3': {'lr': 0.001, 'warmup': 0}}.
+
+    Values are read as JSON (numbers, true/false, lists), anything else as a string; keys are
+    checked against the family's config class, with a did-you-mean for typos.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        family_name, dot, key = target.rpartition(".")
+        if not sep or not dot or not family_name or not key:
+            raise ValueError(
+                f"--config {item!r}: expected FAMILY.FIELD=VALUE, e.g. dreamerv3.lr=1e-3"
+            )
+        family = resolve_model_id(family_name)[0]
+        family.config_class.check_keys([key], what=f"{family.name} config")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out.setdefault(family.name, {})[key] = value
     return out
 
 

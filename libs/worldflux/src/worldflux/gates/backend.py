@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from worldflux.core import WorldModel
 from worldflux.datasets import load_dataset
+from worldflux.training import Callback, Trainer, TrainerConfig
 
 StepHook = Callable[[int], None]
 
@@ -63,8 +64,7 @@ class LibraryBackend:
     def train(
         self, model: WorldModel, data: Any, spec: TrainSpec, on_step: StepHook
     ) -> TrainOutcome:
-        training = importlib.import_module("worldflux.training")
-        config = training.TrainerConfig(
+        config = TrainerConfig(
             steps=spec.steps,
             batch_size=spec.batch_size,
             seq_len=spec.seq_len,
@@ -76,7 +76,7 @@ class LibraryBackend:
         )
         # No eval_data: the gate evaluates on its own fixed held-out batches, the same for
         # every seed, so that seeds are compared on equal terms.
-        trainer = training.Trainer(model, config, data, None, [_StepCallback(on_step)])
+        trainer = Trainer(model, config, data, None, [_StepCallback(on_step)])
         start = time.perf_counter()
         result = trainer.fit()
         seconds = time.perf_counter() - start
@@ -85,11 +85,11 @@ class LibraryBackend:
         return TrainOutcome(steps, seconds, train_seconds)
 
 
-class _StepCallback:
+class _StepCallback(Callback):
     def __init__(self, on_step: StepHook) -> None:
         self.on_step = on_step
 
-    def on_step_end(self, trainer: Any, step: int, metrics: Any) -> None:
+    def on_step_end(self, trainer: Trainer, step: int, metrics: dict[str, float]) -> None:
         del trainer, metrics
         self.on_step(step)
 

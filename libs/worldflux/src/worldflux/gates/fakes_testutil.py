@@ -7,6 +7,7 @@ tested separately in runner_test.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -113,3 +114,14 @@ class DivergingBackend(LoopBackend):
 
     def __init__(self) -> None:
         super().__init__(lr=1e12)
+
+
+class CrashingBackend(LoopBackend):
+    """Kills its worker process outright when it reaches seed 1 (as the OOM killer would)."""
+
+    def train(
+        self, model: WorldModel, data: Any, spec: TrainSpec, on_step: StepHook
+    ) -> TrainOutcome:
+        if spec.seed == 1:
+            os._exit(3)
+        return super().train(model, data, spec, on_step)

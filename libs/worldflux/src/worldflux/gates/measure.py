@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import torch
 
+from worldflux.core.registry import get_family
 from worldflux.gates.backend import load_backend
 from worldflux.gates.jobs import Job, Shard, plan, shard_jobs
 from worldflux.gates.records import RunRecord
@@ -118,6 +119,18 @@ def _run_job(job: Job) -> dict[str, Any]:
     return record.to_dict()  # plain data crosses the process boundary
 
 
+def family_modules(models: Sequence[str], imports: Sequence[str]) -> list[str]:
+    """`imports` plus the module defining each measured family, so that a spawned worker
+    knows every family this process knows (one registered by a notebook or a test included).
+    An unknown family fails here, before any worker starts."""
+    modules = list(imports)
+    for model in models:
+        module = get_family(model.partition(":")[0]).model_class.__module__
+        if module not in modules and module != "__main__":
+            modules.append(module)
+    return modules
+
+
 def import_families(modules: Sequence[str]) -> None:
     """Import extra family modules (each registers itself). The built-in catalogue and
     installed plugins need nothing here: the registry discovers them on first lookup."""
@@ -188,7 +201,12 @@ def measure(
     threads = threads_per_worker or max(1, (os.cpu_count() or 1) // max(1, workers))
     with tempfile.TemporaryDirectory(prefix="wf-gate-") as workdir:
         setup = WorkerSetup(
-            report.settings, gate_settings, backend, list(imports), threads, workdir
+            report.settings,
+            gate_settings,
+            backend,
+            family_modules(report.settings.models, imports),
+            threads,
+            workdir,
         )
         if workers == 0:
             previous = torch.get_num_threads()

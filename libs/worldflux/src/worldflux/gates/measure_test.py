@@ -1,4 +1,5 @@
-"""Measurements of the toy family in this process (workers=0): append, shards, merge.
+"""Measurements of the toy family with the real Trainer, in this process (workers=0): append,
+shards, merge.
 
 The spawn-worker path and a real SIGKILL are exercised through the command line in
 tools/gate/src/wf_gate/measure_cli_test.py.
@@ -11,13 +12,13 @@ from typing import Any
 import plugin_family.toy_family  # noqa: F401  (registers the "toy" family)
 import pytest
 
-import worldflux.gates.fakes_testutil  # noqa: F401  (Pants: the backend named by BACKEND)
+import worldflux.gates.fakes_testutil  # noqa: F401  (Pants: the crashing backend)
 from worldflux.gates.jobs import Shard
 from worldflux.gates.measure import MeasureError, measure
 from worldflux.gates.report import TIMING_FIELDS, merge_reports, read_report, write_report
 from worldflux.gates.settings import GateSettings, MeasureSettings
 
-BACKEND = "worldflux.gates.fakes_testutil:LoopBackend"
+BACKEND = None  # the library's own: bundled datasets and the generic Trainer
 SETTINGS = MeasureSettings(
     models=["toy:ci"],
     seeds=[0, 1],
@@ -144,3 +145,18 @@ def test_append_extends_the_seeds(tmp_path: Path) -> None:
     )
     assert sorted(report.runs) == ["toy:ci/seed0", "toy:ci/seed1"]
     assert json.loads(out.read_text())["runs"][0] == recorded
+
+
+def test_a_dying_worker_stops_the_measurement_and_keeps_finished_runs(tmp_path: Path) -> None:
+    out = tmp_path / "seed_runs.json"
+    with pytest.raises(MeasureError, match="a worker process died") as err:
+        measure(
+            SETTINGS,
+            GateSettings(),
+            out,
+            workers=1,
+            threads_per_worker=1,
+            backend="worldflux.gates.fakes_testutil:CrashingBackend",
+        )
+    assert "toy:ci/seed1" in str(err.value) and "rerun with --append" in str(err.value)
+    assert sorted(read_report(out).runs) == ["toy:ci/seed0"]

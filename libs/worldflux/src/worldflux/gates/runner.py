@@ -63,17 +63,25 @@ class PeakMemory:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def build_model(job: Job, data_spec: Any, size: str, device: str) -> WorldModel:
-    """The family at `size`, shaped for the dataset's observations and actions."""
+def build_model(
+    job: Job,
+    data_spec: Any,
+    size: str,
+    device: str,
+    overrides: dict[str, Any] | None = None,
+) -> WorldModel:
+    """The family at `size`, shaped for the dataset's observations and actions, with the
+    measurement's config overrides for this family (if any) on top."""
     if hasattr(data_spec, "model_kwargs"):
-        overrides: dict[str, Any] = dict(data_spec.model_kwargs())
+        kwargs: dict[str, Any] = dict(data_spec.model_kwargs())
     else:
-        overrides = {
+        kwargs = {
             "obs_shape": tuple(data_spec.obs_shape),
             "action_dim": int(data_spec.action_dim),
             "action_kind": str(data_spec.action_kind),
         }
-    return create_world_model(f"{job.family}:{size}", device=device, **overrides)
+    kwargs.update(overrides or {})
+    return create_world_model(f"{job.family}:{size}", device=device, **kwargs)
 
 
 def execute(
@@ -121,7 +129,9 @@ def execute(
         train_data = backend.load_dataset(job.dataset, "train", DATASET_SEED)
         heldout = backend.load_dataset(job.dataset, "heldout", DATASET_SEED)
         torch.manual_seed(job.seed)  # model initialisation differs per seed
-        model = build_model(job, train_data.spec, size, settings.device)
+        model = build_model(
+            job, train_data.spec, size, settings.device, settings.overrides.get(family)
+        )
         record.num_parameters = model.num_parameters()
         probe = next(heldout_batches(heldout, 1, settings.batch_size, settings.seq_len))
         if "contract" in settings.checks:

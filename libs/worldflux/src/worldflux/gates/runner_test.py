@@ -10,7 +10,13 @@ from plugin_family.toy_family import ToyConfig, ToyWorldModel  # registers the "
 
 from worldflux.core import PLANNER_HORIZON_KEY, ActionPayload, create_world_model
 from worldflux.core.spec import ActionKind
-from worldflux.gates.checks import check_payload, contract_check, save_load_parity
+from worldflux.gates.backend import LibraryBackend
+from worldflux.gates.checks import (
+    check_payload,
+    contract_check,
+    planner_check,
+    save_load_parity,
+)
 from worldflux.gates.evaluation import curve_steps
 from worldflux.gates.fakes_testutil import DivergingBackend, LoopBackend
 from worldflux.gates.jobs import Job
@@ -71,6 +77,20 @@ def test_a_seed_run_records_heldout_losses_timing_and_checks(tmp_path: Path) -> 
     assert "planner" not in record.checks  # not asked for
 
 
+def test_the_library_backend_trains_with_the_generic_trainer(tmp_path: Path) -> None:
+    steps: list[int] = []
+    record = execute(
+        JOB, SETTINGS, GateSettings(), LibraryBackend(), lambda _, s, __: steps.append(s), tmp_path
+    )
+    again = execute(JOB, SETTINGS, GateSettings(), LibraryBackend(), None, tmp_path)
+    assert record.status == "ok", record.error
+    assert steps == list(range(1, 61)) and record.steps_done == 60
+    assert 0 < record.train_seconds < record.seconds
+    assert record.initial is not None and record.final is not None
+    assert record.final.total < record.initial.total
+    assert record.final == again.final  # deterministic mode on CPU: bit for bit
+
+
 def test_runs_are_deterministic_on_cpu_and_seeds_differ(tmp_path: Path) -> None:
     a = execute(JOB, SETTINGS, GateSettings(), LoopBackend(), None, tmp_path)
     b = execute(JOB, SETTINGS, GateSettings(), LoopBackend(), None, tmp_path)
@@ -79,6 +99,15 @@ def test_runs_are_deterministic_on_cpu_and_seeds_differ(tmp_path: Path) -> None:
     )
     assert a.initial == b.initial and a.final == b.final and a.curve == b.curve
     assert a.initial != c.initial
+
+
+def test_config_overrides_reach_the_model(tmp_path: Path) -> None:
+    wide = MeasureSettings(
+        **{**SETTINGS.to_dict(), "steps": 2, "overrides": {"toy": {"hidden_dim": 64}}}
+    )
+    a = execute(JOB, SETTINGS, GateSettings(), LoopBackend(), None, tmp_path)
+    b = execute(JOB, wide, GateSettings(), LoopBackend(), None, tmp_path)
+    assert b.status == "ok" and b.num_parameters > a.num_parameters
 
 
 def test_a_diverging_run_is_recorded_not_raised(tmp_path: Path) -> None:
@@ -136,6 +165,27 @@ def test_contract_check_reports_shape_lies() -> None:
     assert result.passed is False
     assert "encode.z has shape [4, 16], spec says [4, 8]" in result.detail
     assert "rollout.z has shape [8, 3, 16], spec says [8, 3, 8]" in result.detail
+
+
+@pytest.mark.parametrize(
+    "kind, dim, shape", [("continuous", 1, [3, 4, 1]), ("discrete", 2, [3, 4])]
+)
+def test_planner_boundary_on_a_real_model(kind: str, dim: int, shape: list[int]) -> None:
+    model = create_world_model("toy:ci", obs_shape=(3,), action_dim=dim, action_kind=kind)
+    result = planner_check(model, torch.randn(4, 3))
+    assert result.passed, result.detail
+    assert result.values == {"horizon": 3} and str(shape) in result.detail
+
+
+class Unplannable(ToyWorldModel):
+    @property
+    def spec(self):  # type: ignore[override]
+        return dataclasses.replace(super().spec, has_reward=False, goal_latent="")
+
+
+def test_planner_boundary_does_not_apply_without_reward_or_goal() -> None:
+    result = planner_check(Unplannable(ToyConfig(obs_shape=(3,), action_dim=1)), torch.randn(2, 3))
+    assert result.passed is None and "not plannable" in result.detail
 
 
 @pytest.mark.parametrize(

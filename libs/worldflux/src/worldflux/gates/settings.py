@@ -44,8 +44,12 @@ class MeasureSettings:
     datasets: dict[str, str] = field(default_factory=dict)
     rerun_seed: int | None = 0
     checks: list[str] = field(default_factory=lambda: ["contract", "save_load_parity", "planner"])
+    # family -> config field overrides (e.g. a short run's learning rate), recorded so that a
+    # report always says when a family was not measured with its own configuration.
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.overrides = {k: dict(v) for k, v in self.overrides.items()}
         self.models = list(self.models)
         self.seeds = [int(s) for s in self.seeds]
         self.checks = list(self.checks)
@@ -77,6 +81,7 @@ class MeasureSettings:
         "device",
         "deterministic",
         "checks",
+        "overrides",
     )
 
     def incompatibilities(self, other: MeasureSettings) -> list[str]:

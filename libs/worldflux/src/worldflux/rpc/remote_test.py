@@ -86,7 +86,7 @@ def test_round_robin_spreads_and_fails_over_when_a_replica_dies(
     start_dynamics: StartDynamics,
 ) -> None:
     first, second = start_dynamics(), start_dynamics()
-    with RemoteDynamics([target(first), target(second)], timeout_s=2.0) as remote:
+    with RemoteDynamics([target(first), target(second)], timeout_s=10.0) as remote:
         state = remote.encode(torch.zeros(1, 3))
         actions = torch.zeros(4, 3, 2)
         expected = remote.rollout(state, actions).rewards
@@ -100,7 +100,8 @@ def test_round_robin_spreads_and_fails_over_when_a_replica_dies(
         start = time.monotonic()
         with remote.scope() as after:
             results = [remote.rollout(state, actions).rewards for _ in range(4)]
-        assert time.monotonic() - start < 2.0  # refused connections fail fast, no deadline spent
+        # Refused connections fail fast: no per-call deadline (10 s here) is spent waiting.
+        assert time.monotonic() - start < 5.0
         assert after.failovers == 1  # marked down once, then skipped
         assert after.targets == [target(second)]
         assert all(torch.equal(r, expected) for r in results)  # type: ignore[arg-type]
@@ -157,8 +158,9 @@ def test_hung_replica_costs_one_deadline_then_is_skipped(start_dynamics: StartDy
                 start = time.monotonic()
                 remote.rollout(state, torch.zeros(2, 2, 2))
                 second = time.monotonic() - start
-            assert 0.5 <= first < 2.0, first
-            assert second < 0.5, second
+            assert first >= 0.5  # one deadline spent on the hung replica...
+            assert first < 5.0  # ...and only one (the replica would hang for 10 s)
+            assert second < first  # then it is skipped, not waited on again
             assert scope.failovers == 1
             assert scope.last_target == target(healthy)
     finally:
@@ -174,7 +176,7 @@ def test_scope_deadline_bounds_every_call(start_dynamics: StartDynamics) -> None
             start = time.monotonic()
             with remote.scope(timeout_s=0.3), pytest.raises(DeadlineError):
                 remote.rollout(state, torch.zeros(2, 2, 2))
-            assert time.monotonic() - start < 2.0
+            assert time.monotonic() - start < 5.0  # the server would sleep for 10 s
             with remote.scope(timeout_s=0.0), pytest.raises(DeadlineError, match="ran out"):
                 remote.encode(torch.zeros(1, 3))
     finally:
@@ -217,7 +219,7 @@ def test_all_replicas_down_is_unavailable_not_a_hang() -> None:
             _ = remote.spec
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
         assert "no dynamics replica answered (2 configured)" in str(info.value)
-        assert time.monotonic() - start < remote.reconnect_wait_s + 1.0
+        assert time.monotonic() - start < remote.reconnect_wait_s + 3.0
 
 
 def test_restarted_replica_is_used_again_without_an_error(start_dynamics: StartDynamics) -> None:
