@@ -39,10 +39,13 @@ DEFAULT_OUTPUT = Path("reports/quality-gates/seed_runs.json")
 # The short measurement of the README's main job: both reference families, three seeds.
 DEFAULT_MODELS = ",".join(models.REFERENCE_FAMILIES)
 DEFAULT_SEEDS = "0,1,2"
-# DreamerV3 keeps its official optimizer (lr 4e-5, 1000 warmup steps) in the gate: its held-out
-# loss needs about 400 steps at batch 16 x 16 to fall by the 10% threshold, so the short
-# default trains for 500.
-DEFAULT_STEPS = 500
+DEFAULT_STEPS = 300
+# `measure` keeps every family's own configuration. DreamerV3's official optimizer (lr 4e-5 after
+# 1000 warmup steps) is tuned for hundreds of thousands of updates: in 400 steps its held-out loss
+# fell by -2% to 8% over 4 seeds (below the 10% threshold), against 35% to 40% with lr 3e-4 and no
+# warmup. The short main job (`demo`) therefore uses the latter unless --config is given; the
+# report records it and its Markdown says that these are not the family's own values.
+DEMO_CONFIG = ("dreamerv3.lr=3e-4", "dreamerv3.warmup=0")
 DEFAULT_SCENARIOS = "5x5000,7x10000,10x10000,7x20000,10x20000"
 EXIT_FAIL = 1
 EXIT_ERROR = 2
@@ -355,6 +358,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    if not args.config:  # the short-run optimizer, for the measured families it concerns
+        measured = {m.partition(":")[0] for m in models.resolve_models(args.models, args.size)}
+        args.config = [c for c in DEMO_CONFIG if c.partition(".")[0] in measured]
     report = _measure(args, args.output_dir / DEFAULT_OUTPUT.name, overwrite=True)
     path = write_markdown_report(report, args.output_dir)
     code = _print_check(report)

@@ -143,3 +143,21 @@ def test_planner_failures_are_named(tmp_path: Path, capsys) -> None:
     path = write_report(report, tmp_path / "r.json")
     assert main(["check", "--input", str(path)]) == 1
     assert "FAIL tdmpc2:ci: planner: seed 2: ValueError: no objective" in capsys.readouterr().out
+
+
+def test_demo_measures_reports_and_records_its_short_run_config(tmp_path: Path, capsys) -> None:
+    args = ["--steps=2", "--seeds=0", "--eval-batches=1", "--curve-points=1", "--checks=contract"]
+    args += ["--backend=worldflux.gates.fakes_testutil:LoopBackend", "--workers=0"]
+    args += ["--no-progress", "--no-rerun", f"--output-dir={tmp_path}"]
+    code = main(["demo", "--models=dreamer,toy", *args])
+    out = capsys.readouterr().out
+    assert code in (0, 1), out  # two steps need not pass the gates; the verdict is printed
+    assert "all gates passed" in out or "FAIL" in out
+    report = json.loads((tmp_path / "seed_runs.json").read_text())
+    assert report["settings"]["overrides"] == {"dreamerv3": {"lr": 3e-4, "warmup": 0}}
+    assert "Config overrides for dreamerv3: `lr=0.0003`, `warmup=0`" in (
+        tmp_path / "summary.md"
+    ).read_text()
+    # Only for the families measured.
+    assert main(["demo", "--models=toy", *args]) in (0, 1)
+    assert json.loads((tmp_path / "seed_runs.json").read_text())["settings"]["overrides"] == {}
