@@ -32,6 +32,7 @@ from worldflux.planners import InProcessDynamics, make_planner
 from worldflux.rpc.channel import ClientTLS, create_channel
 from worldflux.rpc.errors import RemoteError
 from worldflux.rpc.remote import RemoteDynamics
+from worldflux.rpc.tls_testutil import OPENSSL, self_signed_cert
 
 DYN_TOKEN, PLAN_TOKEN = "dyn-token", "plan-token"
 PLANNER_FLAGS = ["--horizon", "5", "--iterations", "4", "--samples", "128", "--elites", "16"]
@@ -41,7 +42,7 @@ PLAN_METHOD = "/worldflux.v1.PlannerService/Plan"
 
 class Stack:
     def __init__(self, folder: Path) -> None:
-        self.cert = procs.self_signed_cert(folder)
+        self.cert = self_signed_cert(folder)
         self.replicas = [
             procs.dynamics(*procs.toy_args("--token", DYN_TOKEN), name=f"dynamics-{i}")
             for i in range(2)
@@ -139,7 +140,7 @@ def test_health_and_reflection_work_without_a_token(stack: Stack) -> None:
     assert "worldflux.v1.PlannerService" in services
 
 
-@pytest.mark.skipif(procs.OPENSSL is None, reason="no openssl CLI to make a test certificate")
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl CLI to make a test certificate")
 def test_planner_speaks_tls_only(stack: Stack) -> None:
     with (
         PlannerClient(stack.planner.target, token=PLAN_TOKEN) as plaintext,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from typing import IO, Any
 
 # Slow CI machines import torch in tens of seconds; a ready line later than this is a failure.
 READY_TIMEOUT_S = float(os.environ.get("WF_E2E_READY_TIMEOUT_S", "240"))
-OPENSSL = shutil.which("openssl")
 
 
 def child_env() -> dict[str, str]:
@@ -145,42 +143,6 @@ def dynamics(*args: str, name: str = "dynamics") -> Service:
 
 def planner(*args: str, name: str = "planner") -> Service:
     return Service("wf_planner.main", ["--port", "0", "--metrics-port", "0", *args], name)
-
-
-def self_signed_cert(folder: Path) -> tuple[Path, Path] | None:
-    """A throwaway certificate for 127.0.0.1/localhost, made with the openssl CLI.
-
-    `cryptography` is not in the python-default resolve, so the openssl tool makes it; None
-    when the tool is missing (the callers then say so in their skip reason).
-    """
-    if OPENSSL is None:
-        return None
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            OPENSSL,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def toy_args(*extra: str) -> list[str]:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from worldflux.core import WorldModel, create_world_model
-from worldflux.rpc.cli import add_server_arguments, announce, server_config_from_args
+from worldflux.rpc.cli import (
+    add_server_arguments,
+    announce,
+    key_value,
+    server_config_from_args,
+)
 from worldflux.rpc.dynamics_servicer import DynamicsLimits, DynamicsServicer
 from worldflux.rpc.logs import configure_json_logging
 from worldflux.rpc.server import serve_until_signal, start_server
@@ -34,16 +37,6 @@ def _shape(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.replace("x", ",").split(",") if part)
     except ValueError:
         raise argparse.ArgumentTypeError(f"shape {text!r}: use e.g. 24 or 3,64,64") from None
-
-
-def _override(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE (VALUE parsed as JSON)")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--action-kind", choices=["continuous", "discrete"])
     model.add_argument(
         "--set",
-        type=_override,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",

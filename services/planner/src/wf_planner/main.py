@@ -12,7 +12,6 @@ on stdout, logs JSON on stderr, drains on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,7 +22,12 @@ from wf_planner.servicer import PlannerServicer
 from worldflux.core import ContractError
 from worldflux.planners import AutoPlanner, Planner, make_planner, planner_names
 from worldflux.rpc.channel import ClientTLS
-from worldflux.rpc.cli import add_server_arguments, announce, server_config_from_args
+from worldflux.rpc.cli import (
+    add_server_arguments,
+    announce,
+    key_value,
+    server_config_from_args,
+)
 from worldflux.rpc.logs import configure_json_logging
 from worldflux.rpc.remote import POLICIES, RemoteDynamics
 from worldflux.rpc.server import serve_until_signal, start_server
@@ -39,16 +43,6 @@ PLANNER_FLAGS = {
     "elites": "num_elites",
     "pi_trajs": "num_pi_trajs",
 }
-
-
-def _setting(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=int, default=0)
     plan.add_argument(
         "--set",
-        type=_setting,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",

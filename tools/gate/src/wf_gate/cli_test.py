@@ -155,9 +155,10 @@ def test_demo_measures_reports_and_records_its_short_run_config(tmp_path: Path, 
     assert "all gates passed" in out or "FAIL" in out
     report = json.loads((tmp_path / "seed_runs.json").read_text())
     assert report["settings"]["overrides"] == {"dreamerv3": {"lr": 3e-4, "warmup": 0}}
-    assert "Config overrides for dreamerv3: `lr=0.0003`, `warmup=0`" in (
-        tmp_path / "summary.md"
-    ).read_text()
+    assert (
+        "Config overrides for dreamerv3: `lr=0.0003`, `warmup=0`"
+        in (tmp_path / "summary.md").read_text()
+    )
     # Only for the families measured.
     assert main(["demo", "--models=toy", *args]) in (0, 1)
     assert json.loads((tmp_path / "seed_runs.json").read_text())["settings"]["overrides"] == {}

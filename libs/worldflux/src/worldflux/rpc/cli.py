@@ -15,6 +15,18 @@ from worldflux.rpc.server import ServerConfig
 log = logging.getLogger(__name__)
 
 
+def key_value(text: str) -> tuple[str, Any]:
+    """argparse type for `--set KEY=VALUE`: VALUE read as JSON (numbers, booleans, lists),
+    anything else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE (VALUE parsed as JSON)")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def add_server_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")

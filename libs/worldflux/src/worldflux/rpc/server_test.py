@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
-import subprocess
 import threading
 import time
 import urllib.request
@@ -27,8 +25,7 @@ from worldflux.rpc.conftest import SlowServicer, StartDynamics, target, toy_mode
 from worldflux.rpc.errors import NoReplicaError, RemoteError
 from worldflux.rpc.logs import JsonFormatter, configure_json_logging
 from worldflux.rpc.remote import RemoteDynamics
-
-OPENSSL = shutil.which("openssl")
+from worldflux.rpc.tls_testutil import self_signed_cert
 
 
 def health_status(port: int, service: str = "") -> int:
@@ -93,37 +90,10 @@ def test_token_is_required_except_for_health_and_reflection(
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    # `cryptography` is not in the python-default resolve, so the certificate comes from the
-    # openssl command line tool (present wherever grpc's own TLS tests run).
-    if OPENSSL is None:
+    made = self_signed_cert(tmp_path_factory.mktemp("tls"))
+    if made is None:
         pytest.skip("the openssl command is not installed: cannot make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            OPENSSL,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return made
 
 
 def test_tls_with_token(start_dynamics: StartDynamics, self_signed: tuple[Path, Path]) -> None:

@@ -29,7 +29,8 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (checkpoints can be gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -56,7 +57,7 @@ def save_pretrained(model: WorldModel, path: str | Path) -> Path:
             "library_version": worldflux.__version__,
             "torch_version": torch.__version__,
             "fingerprint": model.fingerprint(),
-            "sha256": {name: _sha256(tmp / name) for name in (CONFIG_FILE, WEIGHTS_FILE)},
+            "sha256": {name: file_sha256(tmp / name) for name in (CONFIG_FILE, WEIGHTS_FILE)},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path
@@ -101,7 +102,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
         if not file.is_file():
             raise CheckpointError(f"{file}: file is missing")
         expected = meta.get("sha256", {}).get(name)
-        if expected is not None and _sha256(file) != expected:
+        if expected is not None and file_sha256(file) != expected:
             raise CheckpointError(
                 f"{file}: sha256 does not match meta.json (the file was truncated or modified)"
             )

@@ -8,7 +8,6 @@ with serialization.atomic_directory, so a crash leaves the previous checkpoint w
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,10 @@ from safetensors.torch import load_file, save_file
 
 from worldflux.core.errors import CheckpointError
 from worldflux.serialization.atomic import atomic_directory
+from worldflux.serialization.checkpoint import file_sha256
 
 FORMAT_VERSION = 1
 STATE_FILE = "trainer.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def has_checkpoint(path: str | Path) -> bool:
@@ -45,7 +37,7 @@ def write_checkpoint(
         for part, group in tensors.items():
             file = tmp / f"{part}.safetensors"
             save_file({k: v.detach().cpu().contiguous().clone() for k, v in group.items()}, file)
-            digests[file.name] = _sha256(file)
+            digests[file.name] = file_sha256(file)
         document = {"format_version": FORMAT_VERSION, "sha256": digests, **state}
         (tmp / STATE_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     return path
@@ -76,7 +68,7 @@ def read_checkpoint(
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"{file}: file is missing")
-        if _sha256(file) != expected:
+        if file_sha256(file) != expected:
             raise CheckpointError(
                 f"{file}: sha256 does not match {STATE_FILE} (the file was truncated or modified)"
             )
