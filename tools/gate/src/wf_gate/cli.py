@@ -320,10 +320,11 @@ def _judged(args: argparse.Namespace) -> Report:
     return report.with_gate_settings(_gate_settings(args, report.gate_settings))
 
 
-def _print_check(report: Report) -> int:
+def _print_check(report: Report, table: bool = True) -> int:
     console = display.make_console()
     summary = report.summary()
-    console.print(display.summary_table(summary))
+    if table:  # (a measurement has just printed it)
+        console.print(display.summary_table(summary))
     problems = failures(summary)
     for line in problems:
         console.print(f"FAIL {line}", markup=False, highlight=False)
@@ -363,7 +364,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.config = [c for c in DEMO_CONFIG if c.partition(".")[0] in measured]
     report = _measure(args, args.output_dir / DEFAULT_OUTPUT.name, overwrite=True)
     path = write_markdown_report(report, args.output_dir)
-    code = _print_check(report)
+    code = _print_check(report, table=False)
     display.make_console().print(f"report: {path}; wall time {time.perf_counter() - start:.0f} s")
     return code
 

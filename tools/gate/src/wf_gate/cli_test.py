@@ -153,6 +153,7 @@ def test_demo_measures_reports_and_records_its_short_run_config(tmp_path: Path, 
     out = capsys.readouterr().out
     assert code in (0, 1), out  # two steps need not pass the gates; the verdict is printed
     assert "all gates passed" in out or "FAIL" in out
+    assert out.count("quality gates") == 1  # the summary table once, not again by the check
     report = json.loads((tmp_path / "seed_runs.json").read_text())
     assert report["settings"]["overrides"] == {"dreamerv3": {"lr": 3e-4, "warmup": 0}}
     assert (
