@@ -176,6 +176,11 @@ def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -
         parser.add_argument("--append", action="store_true", help="resume: skip recorded runs")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
         parser.add_argument("--shard", type=_shard, default=None, metavar="I/N")
+        parser.add_argument(
+            "--no-report",
+            action="store_true",
+            help="skip summary.md and the plots beside --output (e.g. for shards)",
+        )
     _add_gate_options(parser)
 
 
@@ -275,7 +280,10 @@ def _measure(args: argparse.Namespace, output: Path, overwrite: bool) -> Report:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    _measure(args, args.output, args.overwrite)
+    report = _measure(args, args.output, args.overwrite)
+    if not args.no_report:
+        path = write_markdown_report(report, args.output.parent)
+        display.make_console().print(f"wrote {path} and its figures")
     return 0
 
 

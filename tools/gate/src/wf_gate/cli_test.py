@@ -145,10 +145,25 @@ def test_planner_failures_are_named(tmp_path: Path, capsys) -> None:
     assert "FAIL tdmpc2:ci: planner: seed 2: ValueError: no objective" in capsys.readouterr().out
 
 
+TINY = ["--steps=2", "--seeds=0", "--eval-batches=1", "--curve-points=1", "--checks=contract"]
+TINY += ["--backend=worldflux.gates.fakes_testutil:LoopBackend", "--workers=0"]
+TINY += ["--no-progress", "--no-rerun"]
+
+
+def test_measure_writes_the_report_with_its_summary_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "seed_runs.json"
+    assert main(["measure", "--models=toy", *TINY, f"--output={out}"]) == 0
+    assert json.loads(out.read_text())["runs"][0]["run_id"] == "toy:ci/seed0"
+    assert {"summary.md", "loss_curves.png", "loss_curves.svg"} <= {
+        p.name for p in out.parent.iterdir()
+    }
+    quiet = tmp_path / "b" / "seed_runs.json"
+    assert main(["measure", "--models=toy", *TINY, f"--output={quiet}", "--no-report"]) == 0
+    assert [p.name for p in quiet.parent.iterdir()] == ["seed_runs.json"]
+
+
 def test_demo_measures_reports_and_records_its_short_run_config(tmp_path: Path, capsys) -> None:
-    args = ["--steps=2", "--seeds=0", "--eval-batches=1", "--curve-points=1", "--checks=contract"]
-    args += ["--backend=worldflux.gates.fakes_testutil:LoopBackend", "--workers=0"]
-    args += ["--no-progress", "--no-rerun", f"--output-dir={tmp_path}"]
+    args = [*TINY, f"--output-dir={tmp_path}"]
     code = main(["demo", "--models=dreamer,toy", *args])
     out = capsys.readouterr().out
     assert code in (0, 1), out  # two steps need not pass the gates; the verdict is printed
