@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+# Imported so that Pants ships both families with the test (created below by name).
+import worldflux.models.dreamerv3
+import worldflux.models.tdmpc2  # noqa: F401
 from worldflux.core import WorldModel, create_world_model
 from worldflux.datasets import load_dataset
 from worldflux.training import Trainer, TrainerConfig, seed_everything
