@@ -29,16 +29,6 @@ from typing import Any
 
 import torch
 
-PAPER_PARAMS = {
-    "size1m": 0.75e6,
-    "size12m": 11.4e6,
-    "size25m": 25.4e6,
-    "size50m": 44.9e6,
-    "size100m": 100.8e6,
-    "size200m": 178.8e6,
-    "size400m": 401.6e6,
-}
-
 
 @dataclass
 class Row:
@@ -110,7 +100,7 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def parameter_table() -> list[tuple[str, int, float]]:
-    from worldflux.models.dreamerv3 import SIZES, DreamerV3Config, count_parameters
+    from worldflux.models.dreamerv3 import PAPER_PARAMS, SIZES, DreamerV3Config, count_parameters
 
     rows = []
     for size, paper in PAPER_PARAMS.items():

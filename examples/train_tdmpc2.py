@@ -21,18 +21,22 @@ import math
 import sys
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
+from training_run import (
+    add_run_arguments,
+    check_finite,
+    check_reload,
+    finish_run_arguments,
+    trainer_config,
+)
 
 import worldflux.models.catalog  # noqa: F401  (registers the built-in families)
 from worldflux.core import WorldModel, create_world_model
 from worldflux.datasets import load_dataset
 from worldflux.models.tdmpc2 import SIZES, TDMPC2, discount_for_episode_length
 from worldflux.planners import InProcessDynamics, MPPIConfig, MPPIPlanner
-from worldflux.training import Trainer, TrainerConfig, TrainResult
-from worldflux.training.checkpoint import has_checkpoint
-from worldflux.training.trainer import CHECKPOINT_DIR, MODEL_DIR
+from worldflux.training import Trainer, TrainResult
 
 TEST_SETTINGS = {"size": "ci", "steps": 40, "batch_size": 32, "seq_len": 4, "eval_batches": 2}
 
@@ -47,31 +51,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=4, help="sampled sequence length (>= 2)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--discount", type=float, default=None, help="default: official heuristic")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int, default=1000)
-    p.add_argument("--eval-batches", type=int, default=8)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    p.add_argument("--output-dir", default=None, help="checkpoints, logs and the final model")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_arguments(p)
     args = p.parse_args(argv)
-    if args.test:
-        for key, value in TEST_SETTINGS.items():
-            setattr(args, key, value)
-        args.threads = args.threads or 1
-        args.eval_every = 0
-        args.checkpoint_every = 0
-        args.no_progress = True
-    if args.resume and not args.output_dir:
-        p.error("--resume needs --output-dir (the run to continue)")
-    if (
-        args.output_dir
-        and not args.resume
-        and has_checkpoint(Path(args.output_dir) / CHECKPOINT_DIR)
-    ):
-        p.error(f"{args.output_dir} already holds a run: pass --resume or pick another directory")
+    finish_run_arguments(p, args, TEST_SETTINGS)
     return args
 
 
@@ -102,20 +84,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
     model = build_model(args, episode_length, spec.model_kwargs())
     with tempfile.TemporaryDirectory() as scratch:
         output_dir = args.output_dir or (scratch if args.test else None)
-        config = TrainerConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            seed=args.seed,
-            device=args.device,
-            eval_every=args.eval_every,
-            eval_batches=args.eval_batches,
-            checkpoint_every=args.checkpoint_every,
-            output_dir=output_dir,
-            progress=not args.no_progress,
-            resume=args.resume,
-            threads=args.threads,
-        )
+        config = trainer_config(args, output_dir)
         print(
             f"tdmpc2:{args.size}: {model.num_parameters() / 1e6:.3f}M parameters, "
             f"{args.dataset} obs {list(spec.obs_shape)} act {spec.action_dim}, "
@@ -128,13 +97,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
         action = plan_one_action(model, obs)
         print(f"MPPI first action for a held-out state: {action.tolist()}")
         if output_dir is not None:
-            reloaded = WorldModel.from_pretrained(Path(output_dir) / MODEL_DIR)
-            same = all(
-                torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items()
-            )
-            print(f"saved model reloads identically: {same}")
-            if not same:
-                raise SystemExit("checkpoint reload differs from the trained model")
+            check_reload(model, output_dir)
     if args.test:
         check_smoke(result)
     return result
@@ -150,9 +113,7 @@ def report(result: TrainResult) -> None:
 
 
 def check_smoke(result: TrainResult) -> None:
-    values = [v for row in result.history for v in row.values()] + list(result.final_eval.values())
-    if not all(math.isfinite(v) for v in values):
-        raise SystemExit("non-finite loss in the smoke run")
+    check_finite(result)
     if not result.final_eval["total"] < result.initial_eval["total"]:
         raise SystemExit(
             f"held-out loss did not fall: {result.initial_eval['total']:.4f} -> "

@@ -5,7 +5,7 @@ Importing this package registers the `dreamerv3` family (`dreamerv3:size1m` ... 
 """
 
 from worldflux.core import register_family
-from worldflux.models.dreamerv3.config import SIZES, DreamerV3Config
+from worldflux.models.dreamerv3.config import PAPER_PARAMS, SIZES, DreamerV3Config
 from worldflux.models.dreamerv3.model import LOSS_NAMES, DreamerV3WorldModel, count_parameters
 
 register_family(
@@ -18,4 +18,11 @@ register_family(
     description="DreamerV3: RSSM world model with actor-critic learning in imagination",
 )
 
-__all__ = ["LOSS_NAMES", "SIZES", "DreamerV3Config", "DreamerV3WorldModel", "count_parameters"]
+__all__ = [
+    "LOSS_NAMES",
+    "PAPER_PARAMS",
+    "SIZES",
+    "DreamerV3Config",
+    "DreamerV3WorldModel",
+    "count_parameters",
+]

@@ -155,3 +155,15 @@ SIZES: dict[str, dict[str, Any]] = {
     "size200m": _size(8192, 1024, 64, 64, 1024),
     "size400m": _size(12288, 1536, 96, 96, 1536),
 }
+
+# The paper's parameter counts (64x64x3 images, 18 discrete actions, slow critic included), for
+# the size tests and the benchmark's comparison.
+PAPER_PARAMS: dict[str, float] = {
+    "size1m": 0.75e6,
+    "size12m": 11.4e6,
+    "size25m": 25.4e6,
+    "size50m": 44.9e6,
+    "size100m": 100.8e6,
+    "size200m": 178.8e6,
+    "size400m": 401.6e6,
+}

@@ -2,18 +2,14 @@ import pytest
 
 from worldflux.core import ContractError, create_world_model, list_models
 from worldflux.core.registry import resolve_model_id
-from worldflux.models.dreamerv3 import SIZES, DreamerV3Config, DreamerV3WorldModel, count_parameters
+from worldflux.models.dreamerv3 import (
+    PAPER_PARAMS,
+    SIZES,
+    DreamerV3Config,
+    DreamerV3WorldModel,
+    count_parameters,
+)
 
-# papers.md: params for 64x64x3 images and 18 actions, slow critic included.
-TABLE = {
-    "size1m": 0.75e6,
-    "size12m": 11.4e6,
-    "size25m": 25.4e6,
-    "size50m": 44.9e6,
-    "size100m": 100.8e6,
-    "size200m": 178.8e6,
-    "size400m": 401.6e6,
-}
 ATARI = {"obs_shape": (3, 64, 64), "action_dim": 18, "action_kind": "discrete"}
 
 
@@ -21,11 +17,11 @@ def atari_config(size: str) -> DreamerV3Config:
     return DreamerV3Config(**{**SIZES[size], **ATARI, "size": size})
 
 
-@pytest.mark.parametrize("size", sorted(TABLE))
+@pytest.mark.parametrize("size", sorted(PAPER_PARAMS))
 def test_parameter_count_matches_paper_table(size: str) -> None:
     total, breakdown = count_parameters(atari_config(size))
     # The brief allows 15%; the official layer sizes land within 0.6% of the published table.
-    assert abs(total - TABLE[size]) / TABLE[size] < 0.01, (size, total, breakdown)
+    assert abs(total - PAPER_PARAMS[size]) / PAPER_PARAMS[size] < 0.01, (size, total, breakdown)
     assert sum(breakdown.values()) == total
     assert breakdown["slow_critic"] == breakdown["critic"]
 
@@ -39,7 +35,7 @@ def test_instantiated_count_equals_meta_count(size: str) -> None:
 
 
 def test_size_presets_follow_official_ratios() -> None:
-    for name in TABLE:
+    for name in PAPER_PARAMS:
         s = SIZES[name]
         assert s["deter"] == 8 * s["hidden"]
         assert s["classes"] == s["hidden"] // 16 == s["depth"]
@@ -60,7 +56,7 @@ def test_size_presets_follow_official_ratios() -> None:
 
 def test_registry_ids_and_alias() -> None:
     ids = list_models()
-    for size in ["ci", *TABLE]:
+    for size in ["ci", *PAPER_PARAMS]:
         assert f"dreamerv3:{size}" in ids
     family, size = resolve_model_id("dreamer")
     assert family.name == "dreamerv3" and size == "size12m"
