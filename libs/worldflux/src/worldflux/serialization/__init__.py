@@ -1,6 +1,12 @@
 """Checkpoints without pickle: config.json + model.safetensors + meta.json, written atomically."""
 
-from worldflux.serialization.atomic import atomic_directory, atomic_write_bytes
+from worldflux.serialization.atomic import (
+    atomic_directory,
+    atomic_write_bytes,
+    previous_path,
+    readable_directory,
+    recover_directory,
+)
 from worldflux.serialization.checkpoint import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -19,6 +25,9 @@ __all__ = [
     "atomic_directory",
     "atomic_write_bytes",
     "load_pretrained",
+    "previous_path",
+    "readable_directory",
     "read_meta",
+    "recover_directory",
     "save_pretrained",
 ]

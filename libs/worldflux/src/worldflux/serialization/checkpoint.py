@@ -92,8 +92,14 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") -> WorldModel:
-    """Rebuild a model from a checkpoint directory, verifying every file first."""
-    path = Path(path)
+    """Rebuild a model from a checkpoint directory, verifying every file first.
+
+    When a save was killed between its two renames, the previous checkpoint is read from where
+    atomic_directory left it (readable_directory), so a crash never makes a saved model vanish.
+    """
+    from worldflux.serialization.atomic import readable_directory
+
+    path = readable_directory(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: checkpoint directory does not exist")
     meta = read_meta(path)

@@ -3,7 +3,9 @@
 A checkpoint directory holds `trainer.json` (step, history, config, optimizer and schedule
 hyperparameters, python/numpy RNG states, replay cursor, and the sha256 of every tensor file)
 and one `<part>.safetensors` per tensor group (model, optimizer, rng, replay). It is written
-with serialization.atomic_directory, so a crash leaves the previous checkpoint whole.
+with serialization.atomic_directory, so a crash leaves the previous checkpoint whole; a crash
+between its two renames leaves that checkpoint under a fixed name beside the path, which
+has_checkpoint and read_checkpoint find and the Trainer renames back at start-up.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from worldflux.core.errors import CheckpointError
-from worldflux.serialization.atomic import atomic_directory
+from worldflux.serialization.atomic import atomic_directory, readable_directory
 from worldflux.serialization.checkpoint import file_sha256
 
 FORMAT_VERSION = 1
@@ -25,7 +27,12 @@ STATE_FILE = "trainer.json"
 
 
 def has_checkpoint(path: str | Path) -> bool:
-    return (Path(path) / STATE_FILE).is_file()
+    """True when `path`, or the previous copy an interrupted save left beside it, is complete.
+
+    Without the second half a kill between atomic_directory's renames would make a resuming
+    Trainer start again at step 0 although the previous checkpoint is still on disk.
+    """
+    return (readable_directory(path) / STATE_FILE).is_file()
 
 
 def write_checkpoint(
@@ -46,8 +53,11 @@ def write_checkpoint(
 def read_checkpoint(
     path: str | Path,
 ) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
-    """(state, tensors per part), each file verified against its recorded sha256."""
-    path = Path(path)
+    """(state, tensors per part), each file verified against its recorded sha256.
+
+    Reads the previous copy when an interrupted save left no directory at `path` itself.
+    """
+    path = readable_directory(path)
     state_file = path / STATE_FILE
     if not state_file.is_file():
         raise CheckpointError(f"{state_file}: file is missing")

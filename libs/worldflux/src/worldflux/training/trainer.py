@@ -23,6 +23,7 @@ import torch.distributed as dist
 from worldflux.core.errors import CheckpointError, ContractError, NonFiniteLossError
 from worldflux.core.model import WorldModel
 from worldflux.core.state import Batch
+from worldflux.serialization.atomic import recover_directory
 from worldflux.training.callbacks import Callback
 from worldflux.training.checkpoint import (
     flatten_optimizer,
@@ -128,10 +129,26 @@ class Trainer:
         self._check_data(train_data, "train_data")
         if eval_data is not None:
             self._check_data(eval_data, "eval_data")
-        if self.output_dir and config.resume and has_checkpoint(self.checkpoint_dir):
-            self.load_checkpoint(self.checkpoint_dir)
+        if self.output_dir and config.resume:
+            self._recover_checkpoint()
+            if has_checkpoint(self.checkpoint_dir):
+                self.load_checkpoint(self.checkpoint_dir)
 
     # -- setup -----------------------------------------------------------------------------
+    def _recover_checkpoint(self) -> None:
+        """Put back the checkpoint that a save killed between its two renames left aside.
+
+        Rank 0 alone renames (two ranks renaming the same directory would race); the barrier
+        keeps the other ranks from reading before it has.
+        """
+        if self.dist.is_main and recover_directory(self.checkpoint_dir):
+            log.warning(
+                "%s: the last save was interrupted; restored the previous checkpoint",
+                self.checkpoint_dir,
+            )
+        if self.dist.enabled:
+            dist.barrier()
+
     @property
     def checkpoint_dir(self) -> Path:
         if self.output_dir is None:

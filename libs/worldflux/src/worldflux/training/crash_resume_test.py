@@ -1,0 +1,147 @@
+"""A training checkpoint survives a save that fails or is killed between its two renames.
+
+The kill test runs a real training process and SIGKILLs it (from inside, at the exact moment
+between the renames, so the test does not depend on timing); a fresh Trainer must then find the
+previous checkpoint, resume from it, and finish exactly like a run that was never interrupted.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import plugin_family.toy_family  # noqa: F401  (registers "toy"; the child process imports it too)
+import pytest
+import torch
+from plugin_family.toy_family import ToyConfig, ToyWorldModel
+
+from worldflux.datasets import load_dataset
+from worldflux.serialization import atomic as atomic_module
+from worldflux.serialization import previous_path
+from worldflux.training import Trainer, TrainerConfig, seed_everything
+from worldflux.training.checkpoint import has_checkpoint, read_checkpoint
+
+torch.set_num_threads(1)
+
+# The child trains 4 steps (checkpoint at step 4), then is killed while saving step 8: after
+# the checkpoint at step 4 was renamed aside and before the new one was renamed in.
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    from plugin_family.toy_family import ToyConfig, ToyWorldModel
+    from worldflux.datasets import load_dataset
+    from worldflux.training import Trainer, TrainerConfig, seed_everything
+
+    out, cache = sys.argv[1], sys.argv[2]
+    torch.set_num_threads(1)
+    data = load_dataset("pendulum", "heldout", cache_dir=cache)
+    seed_everything(0)
+    model = ToyWorldModel(ToyConfig(obs_shape=(3,), action_dim=1))
+    config = TrainerConfig(steps=8, batch_size=4, seq_len=4, eval_batches=0, progress=False,
+                           threads=1, checkpoint_every=4, output_dir=out)
+    trainer = Trainer(model, config, data)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        # The second rename of the save at step 8: the step-4 checkpoint is already aside.
+        if str(src).endswith(".tmp") and os.path.basename(dst) == "checkpoint" \\
+                and trainer.step == 8:
+            print("killing between the renames", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+
+    os.replace = replace
+    trainer.fit()
+    print("not killed", flush=True)
+    """)
+
+
+def make_config(out: Path) -> TrainerConfig:
+    return TrainerConfig(
+        steps=8,
+        batch_size=4,
+        seq_len=4,
+        eval_batches=0,
+        progress=False,
+        threads=1,
+        checkpoint_every=4,
+        output_dir=str(out),
+    )
+
+
+def toy(seed: int) -> ToyWorldModel:
+    seed_everything(seed)
+    return ToyWorldModel(ToyConfig(obs_shape=(3,), action_dim=1))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cache")
+    load_dataset("pendulum", "heldout", cache_dir=path)  # generated once, read by the child
+    return path
+
+
+def test_sigkill_between_the_renames_resumes_from_the_previous_checkpoint(tmp_path, cache):
+    out = tmp_path / "run"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),  # a Pants test runs from a PEX
+        "OMP_NUM_THREADS": "1",
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(out), str(cache)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr[-4000:]
+    assert "killing between the renames" in child.stdout
+    ckpt = out / "checkpoint"
+    # The kill really landed in the window: nothing under the checkpoint's own name.
+    assert not ckpt.exists()
+    assert (previous_path(ckpt) / "trainer.json").is_file()
+
+    assert has_checkpoint(ckpt)
+    state, tensors = read_checkpoint(ckpt)
+    assert state["step"] == 4
+
+    data = load_dataset("pendulum", "heldout", cache_dir=cache)
+    resumed = Trainer(toy(seed=99), make_config(out), data)  # fresh weights: all from disk
+    assert resumed.step == 4
+    assert ckpt.is_dir() and not previous_path(ckpt).exists()  # recovered at start-up
+    for name, value in resumed.model.state_dict().items():
+        assert torch.equal(value, tensors["model"][name]), name
+    result = resumed.fit()
+
+    straight = Trainer(toy(seed=0), make_config(tmp_path / "straight"), data).fit()
+    assert [h["total"] for h in result.history] == [h["total"] for h in straight.history]
+    assert read_checkpoint(ckpt)[0]["step"] == 8
+
+
+def test_failed_second_rename_keeps_the_checkpoint_for_resume(tmp_path, cache, monkeypatch):
+    out = tmp_path / "run"
+    data = load_dataset("pendulum", "heldout", cache_dir=cache)
+    first = Trainer(toy(seed=0), make_config(out), data)
+    first.fit(until=4)
+    saved = {k: v.clone() for k, v in first.model.state_dict().items()}
+    first.train_step()  # moves the weights on, so a resume from them would be caught
+
+    real = os.replace
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if str(src).endswith(".tmp"):
+            raise OSError(5, "Input/output error (injected)")
+        real(src, dst)
+
+    monkeypatch.setattr(atomic_module.os, "replace", replace)
+    with pytest.raises(OSError, match="injected"):
+        first.save_checkpoint()
+    monkeypatch.undo()
+
+    resumed = Trainer(toy(seed=99), make_config(out), data)
+    assert resumed.step == 4
+    for name, value in resumed.model.state_dict().items():
+        assert torch.equal(value, saved[name]), name
