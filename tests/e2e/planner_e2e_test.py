@@ -19,13 +19,13 @@ from pathlib import Path
 import grpc
 import pytest
 import torch
+from e2e import procs
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from plugin_family.toy_family import ToyConfig, ToyWorldModel
 
-from e2e import procs
 from wf_planner.client import PlannerClient
 from worldflux.core import PLANNER_HORIZON_KEY, ActionKind
 from worldflux.planners import InProcessDynamics, make_planner
@@ -43,8 +43,12 @@ PLAN_METHOD = "/worldflux.v1.PlannerService/Plan"
 class Stack:
     def __init__(self, folder: Path) -> None:
         self.cert = self_signed_cert(folder)
+        # Tokens travel in files (never argv, which `ps` shows).
+        dyn_token, plan_token = folder / "dyn-token", folder / "plan-token"
+        dyn_token.write_text(DYN_TOKEN + "\n")
+        plan_token.write_text(PLAN_TOKEN)
         self.replicas = [
-            procs.dynamics(*procs.toy_args("--token", DYN_TOKEN), name=f"dynamics-{i}")
+            procs.dynamics(*procs.toy_args("--token-file", str(dyn_token)), name=f"dynamics-{i}")
             for i in range(2)
         ]
         procs.start_all(*self.replicas)
@@ -54,10 +58,10 @@ class Stack:
             *dyn,
             *PLANNER_FLAGS,
             *tls,
-            "--token",
-            PLAN_TOKEN,
-            "--dynamics-token",
-            DYN_TOKEN,
+            "--token-file",
+            str(plan_token),
+            "--dynamics-token-file",
+            str(dyn_token),
             "--dynamics-timeout-s",
             "20",
             "--seed",

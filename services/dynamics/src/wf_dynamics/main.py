@@ -1,7 +1,7 @@
 """wf-dynamics: serve one world model as worldflux.v1.DynamicsService.
 
     wf-dynamics --model tdmpc2:ci --obs-shape 3 --action-dim 1 --port 50061
-    wf-dynamics --checkpoint runs/tdmpc2/ckpt --token "$TOKEN" --metrics-port 9101
+    wf-dynamics --checkpoint runs/tdmpc2/ckpt --token-file /run/secrets/token --metrics-port 9101
 
 Prints one JSON line {"event": "serving", "port": ..., "metrics_port": ...} on stdout once it
 accepts calls (so a supervisor or test can use --port 0), logs JSON lines on stderr, and drains
@@ -78,6 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-batch", type=int, default=DynamicsLimits.max_batch)
     limits.add_argument("--max-candidates", type=int, default=DynamicsLimits.max_candidates)
     limits.add_argument("--max-horizon", type=int, default=DynamicsLimits.max_horizon)
+    limits.add_argument(
+        "--max-request-mb",
+        type=float,
+        default=DynamicsLimits.max_request_mb,
+        help="memory one Rollout/Propose may need, estimated from the model before it runs",
+    )
+    limits.add_argument(
+        "--chunk-mb",
+        type=float,
+        default=DynamicsLimits.chunk_mb,
+        help="working set of one chunk of a large rollout (deadlines are checked between chunks)",
+    )
+    limits.add_argument(
+        "--max-queued",
+        type=int,
+        default=DynamicsLimits.max_queued,
+        help="calls that may wait for the model; the next one is refused at once",
+    )
     return parser
 
 
@@ -108,14 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     configure_json_logging(args.log_level)
     config = server_config_from_args(args, "wf-dynamics")
     model = load_model(args)
-    servicer = DynamicsServicer(
-        model,
-        DynamicsLimits(
+    try:
+        limits = DynamicsLimits(
             max_batch=args.max_batch,
             max_candidates=args.max_candidates,
             max_horizon=args.max_horizon,
-        ),
-    )
+            max_reply_mb=args.max_message_mb,
+            max_request_mb=args.max_request_mb,
+            chunk_mb=args.chunk_mb,
+            max_queued=args.max_queued,
+        )
+    except ValueError as err:
+        raise SystemExit(f"wf-dynamics: {err}") from None
+    servicer = DynamicsServicer(model, limits)
     running = start_server("dynamics", [servicer.service()], config)
     announce(
         "dynamics",

@@ -1,7 +1,7 @@
 """wf-planner: plan actions over one or more wf-dynamics replicas.
 
     wf-planner --dynamics 127.0.0.1:50061 --dynamics 127.0.0.1:50062 --port 50071
-    wf-planner --dynamics dyn:50061 --planner mppi --horizon 3 --samples 512 --token "$TOKEN"
+    WF_TOKEN=... WF_DYNAMICS_TOKEN=... wf-planner --dynamics dyn:50061 --planner mppi --horizon 3
 
 The planner is chosen per model from its action kind unless --planner says otherwise ("auto":
 MPPI with TD-MPC2's defaults for continuous actions, categorical CEM for discrete ones), so the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,11 @@ from worldflux.core import ContractError
 from worldflux.planners import AutoPlanner, Planner, make_planner, planner_names
 from worldflux.rpc.channel import ClientTLS
 from worldflux.rpc.cli import (
+    StartupError,
     add_server_arguments,
     announce,
     key_value,
+    read_token,
     server_config_from_args,
 )
 from worldflux.rpc.logs import configure_json_logging
@@ -66,12 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="deadline of one dynamics call (a hung replica costs at most this)",
     )
+    dyn.add_argument("--dynamics-token", help=argparse.SUPPRESS)  # refused: see dynamics_token
     dyn.add_argument(
-        "--dynamics-token", help="token for the dynamics (default: env WF_DYNAMICS_TOKEN)"
+        "--dynamics-token-file",
+        type=Path,
+        help="token the planner sends to the dynamics (or env WF_DYNAMICS_TOKEN)",
     )
-    dyn.add_argument("--dynamics-token-file", type=Path)
     dyn.add_argument("--dynamics-tls-ca", type=Path, help="PEM to verify TLS dynamics replicas")
     dyn.add_argument("--dynamics-tls-server-name", help="name to verify in their certificate")
+    dyn.add_argument("--dynamics-tls-cert", type=Path, help="client certificate (mutual TLS)")
+    dyn.add_argument("--dynamics-tls-key", type=Path, help="its private key (mutual TLS)")
     plan = parser.add_argument_group("planner")
     plan.add_argument("--planner", default="auto", help=f"one of {', '.join(planner_names())}")
     plan.add_argument("--horizon", type=int)
@@ -112,9 +117,15 @@ def build_planner(args: argparse.Namespace) -> Planner | AutoPlanner:
 
 
 def dynamics_token(args: argparse.Namespace) -> str | None:
-    if args.dynamics_token_file is not None:
-        return Path(args.dynamics_token_file).read_text().strip() or None
-    return args.dynamics_token or os.environ.get("WF_DYNAMICS_TOKEN") or None
+    """From a file or WF_DYNAMICS_TOKEN only (argv shows in `ps`); empty or unreadable fails."""
+    if args.dynamics_token is not None:
+        raise StartupError(
+            "wf-planner: --dynamics-token on the command line is visible in `ps`; use "
+            "--dynamics-token-file PATH or the WF_DYNAMICS_TOKEN environment variable"
+        )
+    return read_token(
+        "wf-planner", args.dynamics_token_file, "WF_DYNAMICS_TOKEN", "--dynamics-token-file"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,9 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         planner = build_planner(args)
     except ContractError as err:
         raise SystemExit(f"wf-planner: {err}") from None
+    if (args.dynamics_tls_cert is None) != (args.dynamics_tls_key is None):
+        raise StartupError("wf-planner: --dynamics-tls-cert and --dynamics-tls-key go together")
     tls = (
-        ClientTLS(args.dynamics_tls_ca, args.dynamics_tls_server_name)
-        if args.dynamics_tls_ca or args.dynamics_tls_server_name
+        ClientTLS(
+            args.dynamics_tls_ca,
+            args.dynamics_tls_server_name,
+            cert=args.dynamics_tls_cert,
+            key=args.dynamics_tls_key,
+        )
+        if args.dynamics_tls_ca or args.dynamics_tls_server_name or args.dynamics_tls_cert
         else None
     )
     dynamics = RemoteDynamics(

@@ -44,23 +44,46 @@ class ClientTLS:
 
     root_cert: Path | None = None
     server_name: str | None = None
+    # Mutual TLS: this client's own certificate chain and key (both or neither).
+    cert: Path | None = None
+    key: Path | None = None
 
     def credentials(self) -> grpc.ChannelCredentials:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate and its key go together")
         root = Path(self.root_cert).read_bytes() if self.root_cert else None
-        return grpc.ssl_channel_credentials(root_certificates=root)
+        if self.cert is None or self.key is None:
+            return grpc.ssl_channel_credentials(root_certificates=root)
+        return grpc.ssl_channel_credentials(
+            root_certificates=root,
+            private_key=Path(self.key).read_bytes(),
+            certificate_chain=Path(self.cert).read_bytes(),
+        )
 
 
 @dataclass(frozen=True)
 class ServerTLS:
+    """Server certificate and key; with `client_ca`, mutual TLS: every client must present a
+    certificate signed by that CA (checked in the handshake, before any call)."""
+
     cert: Path
     key: Path
+    client_ca: Path | None = None
 
     def credentials(self) -> grpc.ServerCredentials:
-        for name, path in (("certificate", self.cert), ("private key", self.key)):
+        files = [("certificate", self.cert), ("private key", self.key)]
+        if self.client_ca is not None:
+            files.append(("client CA", self.client_ca))
+        for name, path in files:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"TLS {name} file {path} does not exist")
+        pair = [(Path(self.key).read_bytes(), Path(self.cert).read_bytes())]
+        if self.client_ca is None:
+            return grpc.ssl_server_credentials(pair)
         return grpc.ssl_server_credentials(
-            [(Path(self.key).read_bytes(), Path(self.cert).read_bytes())]
+            pair,
+            root_certificates=Path(self.client_ca).read_bytes(),
+            require_client_auth=True,
         )
 
 

@@ -3,15 +3,17 @@
 Everything that arrives is checked against the model's contract before the model sees it: a
 wrong shape, dtype, action kind, NaN/Inf or empty tensor is INVALID_ARGUMENT with a message
 naming the field and what was expected; a request beyond the configured limits is
-RESOURCE_EXHAUSTED. The expected latent-state layout (names, per-sample shapes, dtypes) is
-learnt once at start-up by encoding one zero observation, so states are validated exactly as
-the served family produces them.
+RESOURCE_EXHAUSTED. The expected latent-state layout (names, per-sample shapes, dtypes) and the
+rollout's latent widths are learnt once at start-up by encoding one zero observation and rolling
+it out one step, so states are validated exactly as the served family produces them, and each
+Rollout/Propose is sized from the model before it runs (see admission.py): too large an answer
+or working set is refused up front, large work runs in chunks of candidates, and the caller's
+deadline or cancellation stops it between chunks.
 """
 
 from __future__ import annotations
 
-import threading
-from contextlib import AbstractContextManager, nullcontext
+import math
 from dataclasses import dataclass
 
 import grpc
@@ -21,7 +23,16 @@ from worldflux.core.errors import ContractError
 from worldflux.core.model import WorldModel
 from worldflux.core.payload import ActionPayload
 from worldflux.core.spec import ActionKind
-from worldflux.core.state import LatentState
+from worldflux.core.state import LatentState, Rollout
+from worldflux.rpc.admission import (
+    MB,
+    ModelGate,
+    WorkEstimate,
+    admit,
+    propose_estimate,
+    rollout_estimate,
+)
+from worldflux.rpc.channel import DEFAULT_MAX_MESSAGE_MB
 from worldflux.rpc.codec import DEFAULT_MAX_ELEMENTS, decode_tensor
 from worldflux.rpc.convert import (
     action_payload_from_proto,
@@ -50,6 +61,18 @@ class DynamicsLimits:
     # Candidate-steps per Rollout (N * H): bounds the memory one request can make us allocate.
     max_candidate_steps: int = 1 << 21
     max_tensor_elements: int = DEFAULT_MAX_ELEMENTS
+    # The largest answer (the server's message limit) and working set one request may have,
+    # estimated from the model before any work; and the working set of one chunk.
+    max_reply_mb: float = DEFAULT_MAX_MESSAGE_MB
+    max_request_mb: float = 1024.0
+    chunk_mb: float = 64.0
+    # Calls that may wait for the model while another runs; the next is refused at once.
+    max_queued: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("max_reply_mb", "max_request_mb", "chunk_mb"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"DynamicsLimits.{name} must be positive")
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -75,9 +98,7 @@ class DynamicsServicer:
         self.obs_dtype = OBS_DTYPES[self.spec.observation.dtype]
         # Families are free to keep caches in forward passes; one model call at a time is the
         # safe default (torch still uses every core inside each call).
-        self._lock: AbstractContextManager[object] = (
-            threading.Lock() if serialize else nullcontext()
-        )
+        self.gate = ModelGate(serialize, self.limits.max_queued)
         with torch.inference_mode():
             probe = self.model.encode(
                 torch.zeros((1, *self.spec.observation.shape), dtype=self.obs_dtype).to(self.device)
@@ -85,6 +106,26 @@ class DynamicsServicer:
         self.state_layout = {
             name: (tuple(t.shape[1:]), t.dtype) for name, t in sorted(probe.tensors.items())
         }
+        self.action_width = max(1, self.spec.action.dim or 1)
+        self.latent_widths = self._probe_rollout_widths(probe)
+
+    def _probe_rollout_widths(self, state: LatentState) -> dict[str, int]:
+        """Elements per candidate and step of each rollout latent, from a one-step rollout (the
+        state's own widths when the family cannot roll out a zero action)."""
+        widths = {name: math.prod(shape) for name, (shape, _) in self.state_layout.items()}
+        spec = self.spec.action
+        if spec.is_indexed:
+            action = torch.zeros((1, 1), dtype=torch.long)
+        elif spec.kind in (ActionKind.CONTINUOUS, ActionKind.LATENT):
+            action = torch.zeros((1, 1, spec.dim))
+        else:
+            return widths
+        try:
+            with torch.inference_mode():
+                rollout = self.model.rollout(state, action.to(self.device))
+        except Exception:  # a family that needs a condition to roll out: keep the estimate
+            return widths
+        return {name: math.prod(t.shape[2:]) for name, t in sorted(rollout.latents.items())}
 
     def service(self) -> Service:
         return Service(SERVICE_DESCRIPTOR, self)
@@ -196,11 +237,62 @@ class DynamicsServicer:
             raise ContractError(f"{field} is empty (shape {_shape(tensor.shape)})")
         return tensor.to(self.device)
 
-    def _run(self, context: grpc.ServicerContext) -> AbstractContextManager[object]:
-        if not context.is_active():
-            # The caller gave up (deadline or cancel) while the call waited: skip the work.
-            context.abort(grpc.StatusCode.CANCELLED, "the caller is gone")
-        return self._lock
+    def _admit(self, what: str, estimate: WorkEstimate, candidates: int, chunked: bool) -> int:
+        """Refuse what does not fit before any work; the candidates per chunk otherwise (all of
+        them when the work cannot be chunked)."""
+        chunk_bytes = int(self.limits.chunk_mb * MB)
+        admit(
+            what,
+            estimate,
+            candidates,
+            max_reply_bytes=int(self.limits.max_reply_mb * MB),
+            max_work_bytes=int(self.limits.max_request_mb * MB),
+            chunk_bytes=chunk_bytes if chunked else None,
+        )
+        return estimate.chunk_candidates(chunk_bytes) if chunked else candidates
+
+    def _returned_latents(self, request: dynamics_pb2.RolloutRequest) -> list[str]:
+        names = list(request.latents) or list(self.latent_widths)
+        unknown = sorted(set(names) - set(self.latent_widths))
+        if unknown:
+            raise ContractError(
+                f"RolloutRequest.latents names {unknown}, but rollouts have "
+                f"{sorted(self.latent_widths)}"
+            )
+        return names
+
+    def _chunked_rollout(
+        self,
+        context: grpc.ServicerContext,
+        state: LatentState,
+        actions: torch.Tensor,
+        per_chunk: int,
+        keep: list[str],
+    ) -> Rollout:
+        """The rollout of N candidates, `per_chunk` at a time (each chunk holds the model once;
+        the deadline and the caller are checked before each). Only the latents in `keep` are
+        kept between chunks, so memory is one chunk's work plus the answer."""
+        n = actions.shape[0]
+        expanded = (
+            state.repeat_interleave(n // state.batch_size) if n != state.batch_size else state
+        )
+        parts: list[Rollout] = []
+        for start in range(0, n, per_chunk):
+            end = min(n, start + per_chunk)
+            with self.gate.hold(context), torch.inference_mode():
+                part = self.model.rollout(expanded.select(slice(start, end)), actions[start:end])
+            kept = {k: v for k, v in part.latents.items() if k in keep}
+            if not kept:  # the answer carries no latent values: keep a width-0 placeholder
+                name, value = next(iter(part.latents.items()))
+                kept = {name: value.new_empty((*value.shape[:2], 0))}
+            parts.append(Rollout(kept, part.rewards, part.continues, part.values))
+
+        def cat(name: str) -> torch.Tensor | None:
+            values = [getattr(p, name) for p in parts]
+            return None if values[0] is None else torch.cat(values)
+
+        latents = {k: torch.cat([p.latents[k] for p in parts]) for k in parts[0].latents}
+        return Rollout(latents, cat("rewards"), cat("continues"), cat("values"))
 
     # -- RPCs -----------------------------------------------------------------------------
     @guarded
@@ -217,7 +309,7 @@ class DynamicsServicer:
             request.observation, "EncodeRequest.observation", request.HasField("observation")
         )
         condition = condition_from_proto(request.condition, "EncodeRequest.condition")
-        with self._run(context), torch.inference_mode():
+        with self.gate.hold(context), torch.inference_mode():
             state = self.model.encode(obs, condition)
         return dynamics_pb2.EncodeResponse(state=latent_state_to_proto(state))
 
@@ -239,8 +331,18 @@ class DynamicsServicer:
                 f"B={state.batch_size} states (N must be a multiple of B)"
             )
         condition = condition_from_proto(request.condition, "RolloutRequest.condition")
-        with self._run(context), torch.inference_mode():
-            rollout = self.model.rollout(state, actions, condition)
+        keep = self._returned_latents(request)
+        estimate = rollout_estimate(
+            n, h, self.latent_widths, [] if request.omit_latents else keep, self.action_width
+        )
+        # A condition may hold one entry per state: such rollouts run whole (and are sized as
+        # one chunk), so chunking never changes what the model sees.
+        per_chunk = self._admit("RolloutRequest", estimate, n, chunked=condition is None)
+        if per_chunk >= n:
+            with self.gate.hold(context), torch.inference_mode():
+                rollout = self.model.rollout(state, actions, condition)
+        else:
+            rollout = self._chunked_rollout(context, state, actions, per_chunk, keep)
         return rollout_to_proto(rollout, list(request.latents), request.omit_latents)
 
     @guarded
@@ -262,7 +364,7 @@ class DynamicsServicer:
             request.HasField("observation"),
             state.batch_size,
         )
-        with self._run(context), torch.inference_mode():
+        with self.gate.hold(context), torch.inference_mode():
             posterior = self.model.observe(state, action, obs)
         return dynamics_pb2.ObserveResponse(state=latent_state_to_proto(posterior))
 
@@ -277,7 +379,11 @@ class DynamicsServicer:
         self._too_large("ProposeRequest.horizon", request.horizon, self.limits.max_horizon)
         total = state.batch_size * request.num_samples
         self._too_large("ProposeRequest B * num_samples", total, self.limits.max_candidates)
-        with self._run(context), torch.inference_mode():
+        estimate = propose_estimate(
+            total, request.horizon, sum(self.latent_widths.values()), self.action_width
+        )
+        self._admit("ProposeRequest", estimate, total, chunked=False)
+        with self.gate.hold(context), torch.inference_mode():
             proposal = self.model.propose(state, request.horizon, request.num_samples)
         if proposal is None:
             return dynamics_pb2.ProposeResponse()

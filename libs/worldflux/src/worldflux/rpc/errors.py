@@ -17,6 +17,11 @@ class RequestTooLargeError(ContractError):
     """A well-formed request bigger than this server accepts (RESOURCE_EXHAUSTED)."""
 
 
+class ServerBusyError(RuntimeError):
+    """Too many calls already wait for this server's model (RESOURCE_EXHAUSTED, retryable
+    elsewhere): refused at once instead of queueing without bound."""
+
+
 class RemoteError(RuntimeError):
     """A remote call ended with a non-OK status that is not the caller's bad input."""
 
@@ -51,7 +56,7 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status a server answers for `err`; anything unexpected is INTERNAL."""
     if isinstance(err, RemoteError):
         return err.code, err.details
-    if isinstance(err, TensorTooLargeError | RequestTooLargeError):
+    if isinstance(err, TensorTooLargeError | RequestTooLargeError | ServerBusyError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)
     if isinstance(err, ContractError | TensorCodecError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(err)

@@ -51,10 +51,26 @@ def _final_code(context: grpc.ServicerContext, raised: bool) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN if raised else grpc.StatusCode.OK
 
 
+def is_non_blocking(handler: grpc.RpcMethodHandler) -> bool:
+    """True for handlers that answer through a callback instead of holding a thread (grpc-health's
+    Watch). Wrapping their behaviour in a plain function would drop the flag and make each such
+    stream hold a worker thread again, so the interceptors here pass them through untouched
+    (their duration is the client's choice anyway; StreamGuard still counts them)."""
+    return any(
+        getattr(getattr(handler, attr), "experimental_non_blocking", False)
+        for attr in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+    )
+
+
 def observe_handler(
     handler: grpc.RpcMethodHandler, method: str, observer: Observer
 ) -> grpc.RpcMethodHandler:
-    """The same handler, calling `observer(method, code, seconds, context)` when each call ends."""
+    """The same handler, calling `observer(method, code, seconds, context)` when each call ends.
+
+    Non-blocking handlers are returned unchanged (see `is_non_blocking`).
+    """
+    if is_non_blocking(handler):
+        return handler
 
     def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
         def run(request: Any, context: grpc.ServicerContext) -> Any:
@@ -221,8 +237,8 @@ class MetricsInterceptor(_ObservingInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = super().intercept_service(continuation, handler_call_details)
-        if handler is None:
-            return None
+        if handler is None or is_non_blocking(handler):
+            return handler
         gauge = self.metrics.in_flight.labels(self.metrics.service, handler_call_details.method)
 
         def counted(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:

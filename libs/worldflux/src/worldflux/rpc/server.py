@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
@@ -34,6 +37,7 @@ from worldflux.rpc.interceptors import (
     context_code,
 )
 from worldflux.rpc.metrics import ServiceMetrics
+from worldflux.rpc.streams import StreamGuard, StreamLimits
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,14 +49,21 @@ class ServerConfig:
     port: int = 0
     token: str | None = None
     tls: ServerTLS | None = None
-    # None: no metrics endpoint; 0: any free port.
+    # None: no metrics endpoint; 0: any free port. Its own listener and address, so that
+    # binding gRPC to all interfaces does not expose /metrics too.
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB
     max_workers: int = 8
     # Calls beyond this are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
     max_concurrent_rpcs: int | None = 64
     # Seconds in-flight calls get to finish after SIGTERM.
     grace_s: float = 10.0
+    # Streams (health Watch, reflection, Control) get their own pool and caps: see streams.py.
+    streams: StreamLimits = field(default_factory=StreamLimits)
+    # Connections are closed (gracefully) after this long, so that clients resolving a DNS
+    # name see new replicas; None keeps them open forever.
+    max_connection_age_s: float | None = 300.0
 
 
 class Service(NamedTuple):
@@ -78,6 +89,17 @@ def _parser(message_class: type[Message]) -> Callable[[bytes, grpc.ServicerConte
             raise  # unreachable: abort raises
 
     return parse
+
+
+def connection_age_options(max_age_s: float | None) -> list[tuple[str, int]]:
+    """Server options closing each connection after `max_age_s` (plus a grace of the same
+    length for calls on it to finish); none when max_age_s is None."""
+    if max_age_s is None:
+        return []
+    if max_age_s <= 0:
+        raise ValueError(f"max connection age must be positive, got {max_age_s}")
+    ms = int(max_age_s * 1000)
+    return [("grpc.max_connection_age_ms", ms), ("grpc.max_connection_age_grace_ms", ms)]
 
 
 def strict_generic_handler(service: Service) -> grpc.GenericRpcHandler:
@@ -148,7 +170,7 @@ def guarded(method: F) -> F:
 
 
 class RunningServer:
-    """A started server and what belongs to it (health, metrics endpoint)."""
+    """A started server and what belongs to it (health, metrics endpoint, stream pools)."""
 
     def __init__(
         self,
@@ -158,6 +180,7 @@ class RunningServer:
         metrics: ServiceMetrics,
         metrics_port: int | None,
         grace_s: float,
+        guard: StreamGuard | None = None,
     ) -> None:
         self.server = server
         self.port = port
@@ -165,16 +188,27 @@ class RunningServer:
         self.metrics = metrics
         self.metrics_port = metrics_port
         self.grace_s = grace_s
+        self.guard = guard
         self._stopped = threading.Event()
 
-    def drain(self, grace_s: float | None = None) -> None:
-        """Report NOT_SERVING, refuse new calls, let in-flight calls finish within the grace."""
+    def drain(self, grace_s: float | None = None) -> bool:
+        """Report NOT_SERVING (also to Watch streams already open), refuse new calls, let
+        in-flight calls finish within the grace, then cancel what is left.
+
+        Returns True when every call ended in time. Handlers that keep computing after their
+        call was cancelled are not waited for: the data-plane code checks `context.is_active()`
+        between chunks and stops, and `serve_until_signal` bounds the process's exit anyway.
+        """
         if self._stopped.is_set():
-            return
+            return True
         self._stopped.set()
+        grace = self.grace_s if grace_s is None else grace_s
         self.health.enter_graceful_shutdown()
-        self.server.stop(self.grace_s if grace_s is None else grace_s).wait()
+        ended = self.server.stop(grace).wait(grace + 1.0)
+        if self.guard is not None:
+            self.guard.close()
         self.metrics.close()
+        return ended
 
     def wait_for_termination(self) -> None:
         self.server.wait_for_termination()
@@ -182,7 +216,9 @@ class RunningServer:
 
 def start_server(name: str, services: Sequence[Service], config: ServerConfig) -> RunningServer:
     metrics = ServiceMetrics(name)
+    guard = StreamGuard(config.streams, name)
     interceptors: list[grpc.ServerInterceptor] = [
+        guard,  # outermost: its pool and flags are what gRPC sees
         MetricsInterceptor(metrics),
         AccessLogInterceptor(name),
     ]
@@ -192,7 +228,11 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=name),
         interceptors=interceptors,
         # No SO_REUSEPORT: a second server on a taken port must fail, not share the traffic.
-        options=[*message_size_options(config.max_message_mb), ("grpc.so_reuseport", 0)],
+        options=[
+            *message_size_options(config.max_message_mb),
+            ("grpc.so_reuseport", 0),
+            *connection_age_options(config.max_connection_age_s),
+        ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers(tuple(strict_generic_handler(s) for s in services))
@@ -213,18 +253,49 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
     if not port:
         raise OSError(f"{name}: could not bind {address}")
     metrics_port = (
-        metrics.serve_http(config.host, config.metrics_port)
+        metrics.serve_http(config.metrics_host, config.metrics_port)
         if config.metrics_port is not None
         else None
     )
     server.start()
     for service_name in ("", *names):
         health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, metrics, metrics_port, config.grace_s)
+    return RunningServer(
+        server, port, health_servicer, metrics, metrics_port, config.grace_s, guard
+    )
+
+
+# Share of the grace period in-flight calls get before they are cancelled; the rest is for
+# handlers to notice the cancellation and for the process to exit.
+CANCEL_AT = 0.8
+
+
+def _exit_by(deadline: float, code: int) -> None:
+    """Daemon watchdog: end the process at `deadline` (time.monotonic()) whatever still runs.
+
+    gRPC's worker threads are not daemons, so a handler stuck in one long model call would keep
+    the interpreter alive after "stopped" and Kubernetes would SIGKILL the pod.
+    """
+
+    def watch() -> None:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        busy = [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()]
+        log.warning(
+            "drain overran the grace period; exiting with work still running",
+            extra={"event": "forced_exit", "threads": busy},
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    threading.Thread(target=watch, name="wf-exit-watchdog", daemon=True).start()
 
 
 def serve_until_signal(running: RunningServer) -> None:
-    """Block until SIGTERM/SIGINT, then drain (health NOT_SERVING, in-flight calls finish)."""
+    """Block until SIGTERM/SIGINT, then drain: health NOT_SERVING, in-flight calls get
+    CANCEL_AT of the grace period to finish and are cancelled after that, and the process
+    exits within the grace period, always (a watchdog forces it if a handler will not stop)."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -235,6 +306,8 @@ def serve_until_signal(running: RunningServer) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         stop.wait()
+        started = time.monotonic()
+        _exit_by(started + running.grace_s, 1)
         log.info(
             "draining",
             extra={
@@ -243,8 +316,15 @@ def serve_until_signal(running: RunningServer) -> None:
                 "grace_s": running.grace_s,
             },
         )
-        running.drain()
-        log.info("stopped", extra={"event": "stopped"})
+        ended = running.drain(running.grace_s * CANCEL_AT)
+        log.info(
+            "stopped",
+            extra={
+                "event": "stopped",
+                "in_flight_finished": ended,
+                "drain_s": round(time.monotonic() - started, 3),
+            },
+        )
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

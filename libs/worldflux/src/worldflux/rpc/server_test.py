@@ -112,6 +112,38 @@ def test_tls_with_token(start_dynamics: StartDynamics, self_signed: tuple[Path, 
         assert by_name.spec.family == "toy"
 
 
+def test_mutual_tls_refuses_clients_without_the_right_certificate(
+    start_dynamics: StartDynamics,
+    self_signed: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed
+    (tmp_path / "client").mkdir()
+    client = self_signed_cert(tmp_path / "client")
+    stranger = self_signed_cert(tmp_path)  # signed by nobody the server trusts
+    assert client is not None and stranger is not None
+    server = start_dynamics(tls=ServerTLS(cert, key, client_ca=client[0]))
+    trusted = ClientTLS(root_cert=cert, cert=client[0], key=client[1])
+    with RemoteDynamics(target(server), tls=trusted) as remote:
+        assert remote.encode(torch.zeros(1, 3))["z"].shape == (1, 16)
+    for tls in (
+        ClientTLS(root_cert=cert),  # no client certificate
+        ClientTLS(root_cert=cert, cert=stranger[0], key=stranger[1]),
+    ):
+        with (
+            RemoteDynamics(target(server), tls=tls, timeout_s=2, reconnect_wait_s=0) as remote,
+            pytest.raises(NoReplicaError),
+        ):
+            _ = remote.spec
+    assert health_status_tls(server.port, trusted) == health_pb2.HealthCheckResponse.SERVING
+
+
+def health_status_tls(port: int, tls: ClientTLS) -> int:
+    with grpc.secure_channel(f"localhost:{port}", tls.credentials()) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+
 def test_missing_tls_files_are_named() -> None:
     with pytest.raises(FileNotFoundError, match="TLS certificate file /nonexistent/cert.pem"):
         ServerTLS(Path("/nonexistent/cert.pem"), Path("/nonexistent/key.pem")).credentials()

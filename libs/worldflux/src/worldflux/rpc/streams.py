@@ -1,0 +1,289 @@
+"""Streams that cannot starve unary calls: own thread pools, caps, idle timeouts.
+
+gRPC's sync server runs every call on one worker pool. A stream that waits for its client
+(health Watch, reflection, the planner's Control) holds a worker for as long as it is open, so
+a handful of idle streams, which need no token, used to stop even health Check. `StreamGuard`
+is the outermost server interceptor and gives each kind of call its own room:
+
+- streaming calls run on a separate bounded pool (gRPC's `experimental_thread_pool` hook), and
+  are capped in total and per client host: beyond the cap a new stream is refused at once with
+  RESOURCE_EXHAUSTED, before it takes a thread;
+- grpc-health's non-blocking Watch keeps its non-blocking flag (it holds no thread at all) and
+  still counts against the caps, because each open Watch counts for gRPC's concurrency limit;
+- health Check runs on a tiny pool of its own, so probes answer while every worker is busy;
+- a client-streaming call with no message in either direction for `idle_timeout_s` is
+  cancelled (one reaper thread per server, not a timer per stream).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How many streams a server holds open, and how long one may sit idle."""
+
+    max_streams: int = 16
+    max_streams_per_peer: int = 8
+    idle_timeout_s: float = 60.0
+    health_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_streams < 1 or self.max_streams_per_peer < 1:
+            raise ValueError(
+                f"stream caps must be >= 1, got max_streams={self.max_streams}, "
+                f"max_streams_per_peer={self.max_streams_per_peer}"
+            )
+        if self.idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be positive, got {self.idle_timeout_s}")
+
+
+def peer_host(peer: str) -> str:
+    """The client's address without its port ("ipv4:127.0.0.1:5000" -> "127.0.0.1"): one
+    client host may open many connections, each with its own port."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6") and rest:
+        host = rest.rsplit(":", 1)[0]
+        return host.strip("[]")
+    return peer
+
+
+def _is_non_blocking(behavior: Callable[..., Any]) -> bool:
+    return bool(getattr(behavior, "experimental_non_blocking", False))
+
+
+def _behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
+    for attr in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        behavior = getattr(handler, attr)
+        if behavior is not None:
+            return behavior  # type: ignore[no-any-return]
+    raise ValueError("a method handler without a behavior")
+
+
+def _make(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
+    if handler.request_streaming and handler.response_streaming:
+        make = grpc.stream_stream_rpc_method_handler
+    elif handler.request_streaming:
+        make = grpc.stream_unary_rpc_method_handler
+    elif handler.response_streaming:
+        make = grpc.unary_stream_rpc_method_handler
+    else:
+        make = grpc.unary_unary_rpc_method_handler
+    return make(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class _IdleReaper:
+    """Cancels registered calls that saw no message for their idle timeout."""
+
+    def __init__(self, idle_timeout_s: float) -> None:
+        self.idle_timeout_s = idle_timeout_s
+        self._last: dict[int, tuple[grpc.ServicerContext, float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def touch(self, key: int, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self._last[key] = (context, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wf-stream-reaper", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, key: int) -> None:
+        with self._lock:
+            self._last.pop(key, None)
+
+    def _run(self) -> None:
+        period = min(0.25, self.idle_timeout_s / 4)
+        while not self._stop.wait(period):
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    (key, ctx)
+                    for key, (ctx, seen) in self._last.items()
+                    if now - seen > self.idle_timeout_s
+                ]
+                for key, _ in idle:
+                    del self._last[key]
+            for _, context in idle:
+                # set_details is what the log shows; the client sees CANCELLED.
+                context.set_details(f"stream idle for more than {self.idle_timeout_s:g}s")
+                context.cancel()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class StreamGuard(grpc.ServerInterceptor):
+    """Outermost interceptor: pools, caps and idle timeouts for streams (module docstring)."""
+
+    def __init__(self, limits: StreamLimits, name: str = "wf") -> None:
+        self.limits = limits
+        self.stream_pool = futures.ThreadPoolExecutor(
+            max_workers=limits.max_streams, thread_name_prefix=f"{name}-stream"
+        )
+        self.health_pool = futures.ThreadPoolExecutor(
+            max_workers=limits.health_workers, thread_name_prefix=f"{name}-health"
+        )
+        self._reaper = _IdleReaper(limits.idle_timeout_s)
+        self._lock = threading.Lock()
+        self._open = 0
+        self._per_peer: Counter[str] = Counter()
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    @property
+    def open_streams(self) -> int:
+        with self._lock:
+            return self._open
+
+    def _acquire(self, context: grpc.ServicerContext) -> None:
+        host = peer_host(context.peer())
+        with self._lock:
+            if self._open >= self.limits.max_streams:
+                refusal = (
+                    f"{self._open} streams are open, this server's limit is "
+                    f"{self.limits.max_streams}: close one or retry later"
+                )
+            elif self._per_peer[host] >= self.limits.max_streams_per_peer:
+                refusal = (
+                    f"this client already holds {self._per_peer[host]} streams, the limit "
+                    f"per client is {self.limits.max_streams_per_peer}"
+                )
+            else:
+                self._open += 1
+                self._per_peer[host] += 1
+                refusal = ""
+        if refusal:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                self._open -= 1
+                self._per_peer[host] -= 1
+                if not self._per_peer[host]:
+                    del self._per_peer[host]
+
+        # Runs when the call ends however it ends (done, cancelled, aborted, server stop).
+        if not context.add_callback(release):
+            release()
+
+    def close(self) -> None:
+        """Stop the reaper and let the pools' threads go (they are not joined)."""
+        self._reaper.close()
+        self.stream_pool.shutdown(wait=False, cancel_futures=True)
+        self.health_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- wrappers -----------------------------------------------------------------------------
+    def _refuse(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        limit = self.limits.max_streams
+
+        def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this server's {limit} streams are all open: close one or retry later",
+            )
+
+        return _make(handler, refuse)  # a quick refusal: runs on the default pool
+
+    def _non_blocking(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behavior = _behavior(handler)
+
+        def run(request: Any, context: grpc.ServicerContext, *callback: Any, **kwargs: Any) -> Any:
+            # gRPC passes the send-response callback positionally or by keyword by version.
+            self._acquire(context)
+            return behavior(request, context, *callback, **kwargs)
+
+        run.experimental_non_blocking = True  # type: ignore[attr-defined]
+        run.experimental_thread_pool = getattr(  # type: ignore[attr-defined]
+            behavior, "experimental_thread_pool", None
+        )
+        return _make(handler, run)
+
+    def _blocking(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behavior = _behavior(handler)
+        reaper = self._reaper
+
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            self._acquire(context)
+            key = id(context)
+            if not handler.request_streaming:
+                return behavior(request, context)
+            reaper.touch(key, context)
+            context.add_callback(lambda: reaper.forget(key))
+
+            def requests() -> Iterator[Any]:
+                try:
+                    for message in request:
+                        reaper.touch(key, context)
+                        yield message
+                finally:
+                    reaper.forget(key)
+
+            result = behavior(requests(), context)
+            if not handler.response_streaming:
+                reaper.forget(key)
+                return result
+            return _touching(result, reaper, key, context)
+
+        run.experimental_thread_pool = self.stream_pool  # type: ignore[attr-defined]
+        return _make(handler, run)
+
+    def _health_check(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behavior = _behavior(handler)
+
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            return behavior(request, context)
+
+        run.experimental_thread_pool = self.health_pool  # type: ignore[attr-defined]
+        return _make(handler, run)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler_call_details.method == HEALTH_CHECK:
+            return self._health_check(handler)
+        if not (handler.request_streaming or handler.response_streaming):
+            return handler
+        if self.open_streams >= self.limits.max_streams:
+            return self._refuse(handler)
+        if _is_non_blocking(_behavior(handler)):
+            return self._non_blocking(handler)
+        return self._blocking(handler)
+
+
+def _touching(
+    responses: Iterator[Any], reaper: _IdleReaper, key: int, context: grpc.ServicerContext
+) -> Iterator[Any]:
+    """The responses, marking the stream active on each one (a long answer is not idleness)."""
+    try:
+        for response in responses:
+            reaper.touch(key, context)
+            yield response
+    finally:
+        reaper.forget(key)
