@@ -377,6 +377,15 @@ class Trainer:
                 f"{state.get('fingerprint')}, this model ({self.model.model_id}) has "
                 f"{self.model.fingerprint()}"
             )
+        written_by = state.get("world_size", 1)
+        if written_by != self.dist.world_size:
+            # Each rank's batch stream and the effective batch (batch_size x processes) are
+            # part of the run: continuing with another count would silently change both.
+            raise CheckpointError(
+                f"{where}: written by {written_by} process(es), this run has "
+                f"{self.dist.world_size}; resume with the same number of processes "
+                f"(torchrun --nproc_per_node={written_by}) or start a new output_dir"
+            )
         sampler_key = f"sampler.rank{self.dist.rank}"
         if sampler_key not in tensors.get("rng", {}):
             raise CheckpointError(
