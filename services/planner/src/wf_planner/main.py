@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wf_planner.readiness import Readiness
 from wf_planner.servicer import PlannerServicer
 from worldflux.core import ContractError
 from worldflux.planners import AutoPlanner, Planner, make_planner, planner_names
@@ -30,7 +31,7 @@ from worldflux.rpc.cli import (
     server_config_from_args,
 )
 from worldflux.rpc.logs import configure_json_logging
-from worldflux.rpc.remote import POLICIES, RemoteDynamics
+from worldflux.rpc.remote import CALLER_INPUT, POLICIES, RemoteDynamics
 from worldflux.rpc.server import serve_until_signal, start_server
 
 log = logging.getLogger("wf_planner")
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.dynamics_timeout_s,
         policy=args.dynamics_policy,
         max_message_mb=args.max_message_mb,
+        # Rollout/Propose requests are the planner's own: their refusal is a replica fault.
+        caller_input=CALLER_INPUT,
     )
     servicer = PlannerServicer(
         planner,
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         default_deadline_s=args.default_deadline_s,
     )
     running = start_server("planner", [servicer.service()], config)
+    readiness = Readiness(dynamics, running.health, servicer.service().descriptor.full_name).start()
     announce(
         "planner",
         config,
@@ -170,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         running.metrics_port,
         planner=args.planner,
         dynamics=args.dynamics,
+        dynamics_ready=readiness.ready,
     )
     serve_until_signal(running)
+    readiness.stop()
     dynamics.close()
     return 0
 

@@ -4,11 +4,16 @@ Each call plans inside `RemoteDynamics.scope(remaining time of the incoming call
 dynamics RPC it makes ends before the caller stops waiting (deadline propagation). Each Control
 stream keeps its own warm-start PlannerState and random generator; Plan calls start from the
 configured seed, so the same observation gets the same plan.
+
+What the caller sees of a failure is the planner's own account (`planner_status`): a replica's
+fault is UNAVAILABLE after failover, never the caller's INVALID_ARGUMENT; replica addresses and
+internal text stay in the planner's log.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import grpc
@@ -27,7 +32,13 @@ from worldflux.planners import (
 )
 from worldflux.rpc.codec import DEFAULT_MAX_ELEMENTS, decode_tensor
 from worldflux.rpc.convert import action_payload_to_proto, condition_from_proto
-from worldflux.rpc.errors import ContractChangedError, RemoteError, status_for
+from worldflux.rpc.errors import (
+    ContractChangedError,
+    DeadlineError,
+    NoReplicaError,
+    RemoteError,
+    status_for,
+)
 from worldflux.rpc.interceptors import context_code
 from worldflux.rpc.remote import RemoteDynamics
 from worldflux.rpc.server import Service, guarded
@@ -53,15 +64,46 @@ def stats_to_proto(stats: PlanStats) -> planner_pb2.PlanStats:
     )
 
 
+# Addresses a message may carry: gRPC URIs and peers, [v6]:port, v4[:port], host:port.
+_ADDRESS = re.compile(
+    r"(?:dns:|ipv4:|ipv6:|unix:)\S+"
+    r"|\[[0-9a-fA-F:.]+\](?::\d+)?"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|\b[A-Za-z][\w.-]*:\d{2,5}\b"
+)
+
+
+def scrub(text: str) -> str:
+    """`text` without network addresses (they name internal replicas)."""
+    return _ADDRESS.sub("<dynamics>", text)
+
+
 def planner_status(err: BaseException) -> tuple[grpc.StatusCode, str]:
-    """status_for, except that the dynamics refusing the *planner's* credentials is not the
-    caller's authentication problem."""
-    if isinstance(err, RemoteError) and err.code in (
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-    ):
-        return grpc.StatusCode.INTERNAL, f"the dynamics service refused the planner: {err}"
-    return status_for(err)
+    """The status and message the planner's caller gets for `err`.
+
+    Failures of the dynamics are told in the planner's words (the replicas' own text and
+    addresses go to the log); the dynamics refusing the *planner's* credentials is not the
+    caller's authentication problem; the caller's own bad input keeps its precise message.
+    """
+    if isinstance(err, RemoteError):
+        log.warning("dynamics failure", extra={"code": err.code.name, "details": str(err)})
+        if err.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return (
+                grpc.StatusCode.INTERNAL,
+                "the dynamics service refused the planner's credentials (see the planner's log)",
+            )
+        if isinstance(err, ContractChangedError):
+            return err.code, "the dynamics service now serves another model: plan again"
+        if isinstance(err, NoReplicaError):
+            return (
+                grpc.StatusCode.UNAVAILABLE,
+                "no dynamics replica could serve this plan; retry later",
+            )
+        if isinstance(err, DeadlineError):
+            return err.code, "the deadline ran out while planning"
+        return err.code, f"the dynamics service failed ({err.code.name})"
+    code, message = status_for(err)
+    return code, scrub(message)
 
 
 class PlannerServicer:
@@ -165,8 +207,12 @@ class PlannerServicer:
             )
             condition = self._condition(request.condition, "PlanRequest.condition")
             result = self._plan(context, obs, condition, None, self._generator())
-        except RemoteError as err:
+        except Exception as err:
+            if context_code(context) is not None:  # already aborted with a chosen status
+                raise
             code, message = planner_status(err)
+            if code == grpc.StatusCode.INTERNAL and not isinstance(err, RemoteError):
+                log.exception("unexpected error in Plan")
             context.abort(code, message)
         return planner_pb2.PlanResponse(
             action=action_payload_to_proto(result.action), stats=stats_to_proto(result.stats)

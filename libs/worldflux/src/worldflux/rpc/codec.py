@@ -28,6 +28,8 @@ _FROM_WIRE: dict[int, torch.dtype] = {wire: dtype for dtype, wire in _TO_WIRE.it
 # Upper bound on elements decoded from one message unless the caller asks for another one:
 # a forged shape must not make us allocate unbounded memory.
 DEFAULT_MAX_ELEMENTS = 1 << 28
+# torch allows 64 dimensions; no tensor on this wire needs more than a handful.
+MAX_DIMS = 16
 
 
 class TensorCodecError(ValueError):
@@ -73,6 +75,10 @@ def decode_tensor(
     dtype = _FROM_WIRE.get(message.dtype)
     if dtype is None:
         raise TensorCodecError(f"{field}: dtype {dtype_name(message.dtype)} is not supported")
+    if len(message.shape) > MAX_DIMS:
+        raise TensorCodecError(
+            f"{field}: shape has {len(message.shape)} dimensions, at most {MAX_DIMS} are accepted"
+        )
     shape = tuple(int(d) for d in message.shape)
     if any(d < 0 for d in shape):
         raise TensorCodecError(f"{field}: negative dimension in shape {list(shape)}")
@@ -80,6 +86,12 @@ def decode_tensor(
     if numel > max_elements:
         raise TensorTooLargeError(
             f"{field}: shape {list(shape)} has {numel} elements, more than the limit {max_elements}"
+        )
+    if any(d > max_elements for d in shape):
+        # No elements (another dimension is 0), but torch cannot size such a shape either.
+        raise TensorCodecError(
+            f"{field}: shape {list(shape)} has a dimension larger than the element limit "
+            f"{max_elements}"
         )
     itemsize = torch.empty((), dtype=dtype).element_size()
     expected = numel * itemsize

@@ -78,3 +78,26 @@ def test_non_finite_values_rejected_on_request() -> None:
 def test_unsupported_dtype_cannot_be_encoded() -> None:
     with pytest.raises(TensorCodecError, match="no wire encoding"):
         encode_tensor(torch.zeros(2, dtype=torch.complex64))
+
+
+def test_too_many_dimensions_is_a_codec_error_at_the_limit_and_over() -> None:
+    from worldflux.rpc.codec import MAX_DIMS
+
+    ok = tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_FLOAT32, shape=[1] * MAX_DIMS, data=b"\0" * 4)
+    assert decode_tensor(ok).shape == (1,) * MAX_DIMS
+    for dims in (MAX_DIMS + 1, 200):
+        bad = tensor_pb2.Tensor(
+            dtype=tensor_pb2.DATA_TYPE_FLOAT32, shape=[1] * dims, data=b"\0" * 4
+        )
+        with pytest.raises(TensorCodecError, match=f"shape has {dims} dimensions, at most 16"):
+            decode_tensor(bad, field="x")
+
+
+def test_zero_elements_with_a_huge_dimension_is_a_codec_error() -> None:
+    limit = 1000
+    fits = tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_FLOAT32, shape=[0, limit], data=b"")
+    assert decode_tensor(fits, max_elements=limit).shape == (0, limit)
+    for shape in ([0, limit + 1], [0, 1 << 62], [1 << 62, 0, 1 << 62]):
+        bad = tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_FLOAT32, shape=shape, data=b"")
+        with pytest.raises(TensorCodecError, match="dimension larger than the element limit"):
+            decode_tensor(bad, field="x", max_elements=limit)

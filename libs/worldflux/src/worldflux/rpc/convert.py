@@ -7,6 +7,7 @@ server can answer INVALID_ARGUMENT with it unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -75,14 +76,21 @@ def extra_to_proto(value: ExtraValue, key: str = "extra") -> payload_pb2.ExtraVa
 
 
 def extra_from_proto(
-    message: payload_pb2.ExtraValue, field: str, max_elements: int = DEFAULT_MAX_ELEMENTS
+    message: payload_pb2.ExtraValue,
+    field: str,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    require_finite: bool = False,
 ) -> ExtraValue:
     which = message.WhichOneof("value")
     if which is None:
         raise ContractError(f"{field} has no value set")
     if which == "tensor":
-        return decode_tensor(message.tensor, field=field, max_elements=max_elements)
+        return decode_tensor(
+            message.tensor, field=field, max_elements=max_elements, require_finite=require_finite
+        )
     value: ExtraValue = getattr(message, which)
+    if require_finite and isinstance(value, float) and not math.isfinite(value):
+        raise ContractError(f"{field} is {value}; extras must be finite")
     return value
 
 
@@ -92,10 +100,13 @@ def _extras_to_proto(extras: Mapping[str, ExtraValue], target: Any) -> None:
 
 
 def _extras_from_proto(
-    extras: Mapping[str, payload_pb2.ExtraValue], owner: str, max_elements: int
+    extras: Mapping[str, payload_pb2.ExtraValue],
+    owner: str,
+    max_elements: int,
+    require_finite: bool = False,
 ) -> dict[str, ExtraValue]:
     return {
-        key: extra_from_proto(extras[key], f"{owner}.extras[{key!r}]", max_elements)
+        key: extra_from_proto(extras[key], f"{owner}.extras[{key!r}]", max_elements, require_finite)
         for key in sorted(extras)
     }
 
@@ -175,7 +186,8 @@ def condition_from_proto(
             )
     if message.HasField("text"):
         values["text"] = list(message.text.values)
-    values["extras"] = _extras_from_proto(message.extras, field, max_elements)
+    # A condition's extras reach the model like any other input: NaN/Inf is refused there.
+    values["extras"] = _extras_from_proto(message.extras, field, max_elements, require_finite=True)
     try:
         condition = ConditionPayload(**values)
     except ContractError as err:

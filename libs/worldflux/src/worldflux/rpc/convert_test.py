@@ -99,11 +99,21 @@ extra_values = st.one_of(
     st.text(max_size=12),
     tensors(),
 )
+# A condition's extras must be finite (the service refuses NaN/Inf in them).
+finite_extra_values = st.one_of(
+    st.booleans(),
+    st.integers(-(1 << 63), (1 << 63) - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    tensors(finite=True),
+)
 
 
 @st.composite
-def extras(draw: st.DrawFn) -> dict[str, Any]:
-    values = draw(st.dictionaries(extra_keys, extra_values, max_size=4))
+def extras(draw: st.DrawFn, finite: bool = False) -> dict[str, Any]:
+    values = draw(
+        st.dictionaries(extra_keys, finite_extra_values if finite else extra_values, max_size=4)
+    )
     if draw(st.booleans()):
         values[PLANNER_HORIZON_KEY] = draw(st.integers(1, 1000))
     return values
@@ -130,7 +140,7 @@ def conditions(draw: st.DrawFn) -> ConditionPayload:
         goal=draw(maybe(tensors(FLOAT_DTYPES, finite=True))),
         text=draw(maybe(st.lists(st.text(max_size=10), max_size=3))),
         camera_pose=draw(maybe(tensors(FLOAT_DTYPES, finite=True))),
-        extras=draw(extras()),
+        extras=draw(extras(finite=True)),
     )
 
 
@@ -368,3 +378,21 @@ def test_model_spec_with_bad_observation_dtype_is_refused() -> None:
     )
     with pytest.raises(ContractError, match="observation dtype DATA_TYPE_BOOL"):
         model_spec_from_proto(message)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_condition_extras_must_be_finite(bad: float) -> None:
+    from worldflux.rpc.convert import condition_from_proto
+    from worldflux.v1 import payload_pb2
+
+    message = payload_pb2.ConditionPayload()
+    message.extras["wf.task.weight"].number = 0.5  # a finite extra decodes
+    condition = condition_from_proto(message, "c")
+    assert condition is not None and condition.extras["wf.task.weight"] == 0.5
+    message.extras["wf.task.weight"].number = bad
+    with pytest.raises(ContractError, match=r"c.extras\['wf.task.weight'\] is .*must be finite"):
+        condition_from_proto(message, "c")
+    message = payload_pb2.ConditionPayload()
+    message.extras["wf.task.map"].tensor.CopyFrom(encode_tensor(torch.tensor([1.0, bad])))
+    with pytest.raises(TensorCodecError, match="NaN or infinite"):
+        condition_from_proto(message, "c")

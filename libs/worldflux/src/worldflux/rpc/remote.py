@@ -9,6 +9,11 @@ one deadline, never a hang. When every replica fails at once, the client waits u
 `reconnect_wait_s` for one to reconnect (a restarted replica is back within one reconnect
 backoff) before answering UNAVAILABLE.
 
+Every answer is validated (dtype, shape, finiteness, the spec): a bad answer, or an error status
+the request cannot have earned (an INVALID_ARGUMENT for a request the planner built itself, an
+INTERNAL), counts as that replica failing, exactly like a replica that does not answer; the
+details go to the log, never verbatim to whoever called the planner.
+
 Replicas must serve the same model, because a latent state from one replica is rolled out on
 another: each replica's contract fingerprint is checked before its first use and after every
 reconnect, and a replica serving another model is skipped. When no replica serves the pinned
@@ -24,13 +29,15 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import grpc
 import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from worldflux.core.errors import ContractError
 from worldflux.core.payload import ActionPayload, ConditionPayload
@@ -53,14 +60,38 @@ from worldflux.rpc.errors import (
     NoReplicaError,
     error_from_status,
 )
+from worldflux.rpc.replies import (
+    BadReplyError,
+    check_proposal,
+    check_rollout,
+    check_state,
+    decoded,
+)
 from worldflux.v1 import dynamics_pb2, dynamics_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 # Codes after which the same request may go to another replica: the replica is unreachable,
-# overloaded at the transport level, or did not answer within its deadline.
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# overloaded, did not answer within its deadline, or failed in a way that is its own.
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.NOT_FOUND,
+    }
+)
 POLICIES = ("round_robin", "failover")
+# Methods whose request is built from the caller's own input (observations, conditions), so
+# that an INVALID_ARGUMENT answer is the caller's; for the others it is the replica's fault
+# when the client runs with `caller_input=CALLER_INPUT` (as the planner service does).
+CALLER_INPUT = ("Encode", "Observe")
 
 
 @dataclass
@@ -133,6 +164,7 @@ class RemoteDynamics:
         max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
         latents: Sequence[str] | None = None,
         omit_latents: bool = False,
+        caller_input: Sequence[str] | None = None,
     ) -> None:
         target_list = [targets] if isinstance(targets, str) else list(targets)
         if not target_list:
@@ -149,6 +181,8 @@ class RemoteDynamics:
         # Which rollout latents travel back (all by default), or only empty placeholders.
         self.latents = list(latents or ())
         self.omit_latents = omit_latents
+        # None: every INVALID_ARGUMENT is the caller's (a library user sends its own requests).
+        self.caller_input = None if caller_input is None else frozenset(caller_input)
         self._metadata = bearer_metadata(token)
         self._replicas = [
             _Replica(t, create_channel(t, tls=tls, max_message_mb=max_message_mb))
@@ -176,6 +210,21 @@ class RemoteDynamics:
             }
             for r in self._replicas
         ]
+
+    def reachable(self, timeout_s: float = 1.0) -> bool:
+        """Whether some replica answers its health check SERVING within `timeout_s` (health
+        needs no token; a draining replica answers NOT_SERVING)."""
+        request = health_pb2.HealthCheckRequest()
+        for replica in self._replicas:
+            try:
+                reply = health_pb2_grpc.HealthStub(replica.channel).Check(
+                    request, timeout=timeout_s
+                )
+            except grpc.RpcError:
+                continue
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return True
+        return False
 
     def close(self) -> None:
         for replica in self._replicas:
@@ -218,8 +267,16 @@ class RemoteDynamics:
         request = dynamics_pb2.EncodeRequest(
             observation=encode_tensor(obs), condition=condition_to_proto(condition)
         )
-        response = self._call("Encode", request)
-        return latent_state_from_proto(response.state, "EncodeResponse.state")
+        batch = obs.shape[0]
+        return self._call(  # type: ignore[no-any-return]
+            "Encode",
+            request,
+            lambda r: check_state(
+                latent_state_from_proto(r.state, "EncodeResponse.state"),
+                batch,
+                "EncodeResponse.state",
+            ),
+        )
 
     def rollout(
         self,
@@ -234,8 +291,13 @@ class RemoteDynamics:
             latents=self.latents,
             omit_latents=self.omit_latents,
         )
-        response = self._call("Rollout", request)
-        return rollout_from_proto(response, "RolloutResponse")
+        n, h = actions.shape[0], actions.shape[1]
+        names, omit = list(self.latents), self.omit_latents
+        return self._call(  # type: ignore[no-any-return]
+            "Rollout",
+            request,
+            lambda r: check_rollout(rollout_from_proto(r, "RolloutResponse"), n, h, names, omit),
+        )
 
     def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
         if not self.spec.has_policy_prior:
@@ -243,12 +305,18 @@ class RemoteDynamics:
         request = dynamics_pb2.ProposeRequest(
             state=latent_state_to_proto(state), horizon=horizon, num_samples=num_samples
         )
-        response = self._call("Propose", request)
-        if not response.HasField("actions"):
-            return None
-        payload = action_payload_from_proto(response.actions, "ProposeResponse.actions")
-        primary = payload.primary
-        return primary if isinstance(primary, torch.Tensor) else None
+        rows = state.batch_size * num_samples
+
+        def parse(response: dynamics_pb2.ProposeResponse) -> torch.Tensor | None:
+            if not response.HasField("actions"):
+                return None
+            payload = action_payload_from_proto(response.actions, "ProposeResponse.actions")
+            primary = payload.primary
+            if not isinstance(primary, torch.Tensor):
+                raise BadReplyError("ProposeResponse.actions carries no tensor")
+            return check_proposal(primary, rows, horizon)
+
+        return self._call("Propose", request, parse)  # type: ignore[no-any-return]
 
     def observe(self, state: LatentState, action: torch.Tensor, obs: torch.Tensor) -> LatentState:
         """Posterior update after taking `action` [B, ...] and seeing `obs` [B, ...]."""
@@ -257,8 +325,16 @@ class RemoteDynamics:
             action=action_payload_to_proto(self._payload(action)),
             observation=encode_tensor(obs),
         )
-        response = self._call("Observe", request)
-        return latent_state_from_proto(response.state, "ObserveResponse.state")
+        batch = state.batch_size
+        return self._call(  # type: ignore[no-any-return]
+            "Observe",
+            request,
+            lambda r: check_state(
+                latent_state_from_proto(r.state, "ObserveResponse.state"),
+                batch,
+                "ObserveResponse.state",
+            ),
+        )
 
     # -- internals -------------------------------------------------------------------------
     def _payload(self, actions: torch.Tensor) -> ActionPayload:
@@ -298,7 +374,10 @@ class RemoteDynamics:
             response = replica.stub.GetSpec(
                 dynamics_pb2.GetSpecRequest(), timeout=self._timeout(scope), metadata=self._metadata
             )
-            replica.spec = model_spec_from_proto(response.spec)
+            spec = decoded("GetSpecResponse.spec", lambda: model_spec_from_proto(response.spec))
+            if not response.spec.fingerprint:
+                raise BadReplyError("GetSpecResponse.spec has no fingerprint")
+            replica.spec = spec  # type: ignore[assignment]
             replica.fingerprint = response.spec.fingerprint
         with self._lock:
             if self._spec is None:
@@ -361,8 +440,22 @@ class RemoteDynamics:
             for future in futures.values():
                 future.cancel()
 
-    def _call(self, method: str | None, request: Any) -> Any:
-        """Send `request` to `method` on one replica, failing over on RETRYABLE codes.
+    def _replica_fault(self, method: str | None, code: grpc.StatusCode) -> bool:
+        """Whether a failed call is the replica's fault (fail over) rather than the caller's."""
+        if code in RETRYABLE:
+            return True
+        if self.caller_input is None:  # a library user sized and built the request itself
+            return False
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # busy, or limits it alone enforces
+            return True
+        return code == grpc.StatusCode.INVALID_ARGUMENT and method not in self.caller_input
+
+    def _call(
+        self, method: str | None, request: Any, parse: Callable[[Any], Any] | None = None
+    ) -> Any:
+        """Send `request` to `method` on one replica, failing over when the replica fails:
+        a RETRYABLE code, an error that is the replica's fault, or an answer that `parse`
+        (decode and validate) rejects.
 
         method None only makes sure some replica's spec is known.
         """
@@ -384,9 +477,14 @@ class RemoteDynamics:
                             request, timeout=self._timeout(scope), metadata=self._metadata
                         )
                     )
-                except grpc.RpcError as err:
-                    code, details = err.code(), err.details() or ""
-                    if code not in RETRYABLE:
+                    if parse is not None:
+                        response = decoded(f"{method}Response", partial(parse, response))
+                except (grpc.RpcError, BadReplyError) as err:
+                    if isinstance(err, BadReplyError):
+                        code, details = grpc.StatusCode.DATA_LOSS, f"bad answer: {err}"
+                    else:
+                        code, details = err.code(), err.details() or ""
+                    if not self._replica_fault(method, code):
                         raise error_from_status(code, details, replica.target) from None
                     remaining = scope.remaining()
                     if remaining is not None and remaining <= 0:
@@ -415,8 +513,6 @@ class RemoteDynamics:
                 break
         if other_contract is not None:
             raise self._repin(other_contract)
-        raise NoReplicaError(
-            grpc.StatusCode.UNAVAILABLE,
-            f"no dynamics replica answered ({len(self._replicas)} configured): "
-            + "; ".join(errors),
-        )
+        message = f"no dynamics replica answered ({len(self._replicas)} configured)"
+        log.warning("no dynamics replica answered", extra={"details": "; ".join(errors)})
+        raise NoReplicaError(grpc.StatusCode.UNAVAILABLE, f"{message}: " + "; ".join(errors))
