@@ -1,6 +1,8 @@
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import plugin_family.toy_family  # noqa: F401  (registers the "toy" family)
 import pytest
 import torch
@@ -34,7 +36,7 @@ def test_check_passes_a_good_report(tmp_path: Path, capsys) -> None:
     path = write(tmp_path / "r.json", [1.0, 1.02, 0.98, 1.0, 1.01])
     assert main(["check", "--input", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "all gates passed" in out and "100% (5/5)" in out
+    assert "all gates passed" in out and "(5/5 seeds succeeded" in out
     assert "[1.00, 1.00]" in out and "[0.478, 1.000]" in out  # bootstrap vs exact
 
 
@@ -166,15 +168,122 @@ def test_demo_measures_reports_and_records_its_short_run_config(tmp_path: Path, 
     args = [*TINY, f"--output-dir={tmp_path}"]
     code = main(["demo", "--models=dreamer,toy", *args])
     out = capsys.readouterr().out
-    assert code in (0, 1), out  # two steps need not pass the gates; the verdict is printed
-    assert "all gates passed" in out or "FAIL" in out
+    # Two training steps cannot give prediction skill: the demo fails and says where.
+    assert code == 1, out
+    assert "FAIL toy:ci: common: seed 0: obs skill" in out
+    assert "FAIL dreamerv3:ci: common: seed 0: reward skill" in out
     assert out.count("quality gates") == 1  # the summary table once, not again by the check
     report = json.loads((tmp_path / "seed_runs.json").read_text())
-    assert report["settings"]["overrides"] == {"dreamerv3": {"lr": 3e-4, "warmup": 0}}
+    assert report["settings"]["overrides"] == {"dreamerv3": {"lr": 1e-3, "warmup": 0}}
+    # The demo judges the seeds it ran (one here), and says it is no release verdict.
+    assert report["gate_settings"]["min_seeds"] == 1
     assert (
-        "Config overrides for dreamerv3: `lr=0.0003`, `warmup=0`"
+        "Config overrides for dreamerv3: `lr=0.001`, `warmup=0`"
         in (tmp_path / "summary.md").read_text()
     )
     # Only for the families measured.
-    assert main(["demo", "--models=toy", *args]) in (0, 1)
+    assert main(["demo", "--models=toy", *args]) == 1
     assert json.loads((tmp_path / "seed_runs.json").read_text())["settings"]["overrides"] == {}
+
+
+def test_fewer_seeds_than_the_policy_is_insufficient_evidence_exit_3(
+    tmp_path: Path, capsys
+) -> None:
+    report = Report(MeasureSettings(models=["tdmpc2:ci"], seeds=[0, 1, 2, 3], steps=100))
+    for seed in range(4):
+        report.add(make_record(seed=seed))
+    report.add(make_record(seed=0, rerun=True))
+    path = write_report(report, tmp_path / "r.json")
+    assert main(["check", "--input", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "NOT MEASURED tdmpc2:ci: evidence: insufficient evidence: 4 seed(s)" in out
+    assert "verdict tdmpc2:ci: INSUFFICIENT EVIDENCE (4/4 seeds succeeded" in out
+    assert "all gates passed" not in out
+    # Just enough seeds, as a shorter policy: a verdict. A recorded --min-seeds never carries
+    # over: a release check asks for the policy's 5 unless told otherwise.
+    assert main(["check", "--input", str(path), "--min-seeds=4"]) == 0
+    report.gate_settings = GateSettings(min_seeds=4)
+    write_report(report, path)
+    assert main(["check", "--input", str(path)]) == 3
+    # A failing gate wins over missing evidence.
+    report.runs["tdmpc2:ci/seed1"] = make_record(seed=1, final=1.95)
+    write_report(report, path)
+    assert main(["check", "--input", str(path)]) == 1
+
+
+def test_check_prints_the_exact_lower_bound_and_can_gate_on_it(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path / "r.json", [1.0] * 5)
+    assert main(["check", "--input", str(path)]) == 0
+    assert "exact 95% lower bound of the success rate 0.478" in capsys.readouterr().out
+    assert main(["check", "--input", str(path), "--min-ci-low=0.478"]) == 0
+    assert main(["check", "--input", str(path), "--min-ci-low=0.48"]) == 1
+    out = capsys.readouterr().out
+    assert "exact 95% lower bound of the success rate 0.478 is below the required 0.480" in out
+
+
+def test_every_threshold_is_an_option_and_recorded(tmp_path: Path) -> None:
+    from wf_gate.cli import build_parser
+
+    options = set(vars(build_parser().parse_args(["check"])))
+    assert {f.name for f in dataclasses.fields(GateSettings)} <= options
+    out = tmp_path / "seed_runs.json"
+    assert (
+        main(
+            [
+                "measure",
+                "--models=toy",
+                *TINY,
+                f"--output={out}",
+                "--no-report",
+                "--min-skill=0.3",
+                "--min-action-gain=0.2",
+                "--no-require-identical-on-cpu",
+            ]
+        )
+        == 0
+    )
+    recorded = json.loads(out.read_text())["gate_settings"]
+    assert recorded["min_skill"] == 0.3 and recorded["min_action_gain"] == 0.2
+    assert recorded["require_identical_on_cpu"] is False
+
+
+def test_unlearnable_noise_fails_with_the_metric_and_its_skill(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "seed_runs.json"
+    args = [
+        "measure",
+        "--models=toy",
+        "--dataset=toy=noise",
+        *TINY,
+        f"--output={out}",
+        "--steps=40",
+    ]
+    assert main([*args, "--no-report"]) == 0
+    assert main(["check", "--input", str(out), "--min-seeds=1"]) == 1
+    text = capsys.readouterr().out
+    assert "FAIL toy:ci: common: seed 0: obs skill -" in text
+    assert "FAIL toy:ci: common: seed 0: reward skill -" in text
+    assert "FAIL toy:ci: action_dependence: seed 0: predictions barely depend" in text
+
+
+def test_measure_on_the_users_own_npz_and_refuses_a_broken_one(tmp_path: Path, capsys) -> None:
+    from worldflux.datasets import load_dataset
+
+    episodes = load_dataset("pendulum", "heldout").episodes
+    good = tmp_path / "mine.npz"
+    np.savez(
+        good,
+        obs=episodes.obs,
+        actions=episodes.actions,
+        rewards=episodes.rewards,
+        is_first=episodes.is_first,
+    )
+    out = tmp_path / "seed_runs.json"
+    args = ["measure", "--models=toy", *TINY, f"--output={out}", "--no-report"]
+    assert main([*args, f"--dataset=toy={good}"]) == 0
+    data = json.loads(out.read_text())
+    assert data["settings"]["datasets"] == {"toy": str(good)}
+    assert data["runs"][0]["status"] == "ok", data["runs"][0]["error"]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, obs=episodes.obs, actions=episodes.actions, is_first=episodes.is_first)
+    assert main([*args, "--overwrite", f"--dataset=toy={bad}"]) == 2
+    assert "missing array(s) rewards" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from worldflux.gates.estimate import Estimate, ModelRate
 def make_console(stderr: bool = False) -> Console:
     console = Console(stderr=stderr)
     if not console.is_terminal:  # CI logs: wide enough that tables do not wrap
-        console = Console(stderr=stderr, width=160)
+        console = Console(stderr=stderr, width=240)
     return console
 
 
@@ -98,7 +98,7 @@ def run_line(record: RunRecord, recorded: int) -> str:
 
 
 def _gate(value: bool | None) -> str:
-    return {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[value]
+    return {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]not measured[/]"}[value]
 
 
 def _pct(value: float | None) -> str:
@@ -116,11 +116,13 @@ def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
         "exact ci (C-P)",
         "loss drop",
         "seed cv",
+        "skill (min over seeds)",
         "common",
         "family",
         "repro",
+        "actions",
         "planner",
-        "pass",
+        "verdict",
     ):
         table.add_column(name, justify="left" if name in ("model", "dataset") else "right")
     for model, block in summary.items():
@@ -136,13 +138,28 @@ def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
             f"[{common['exact_ci_low']:.3f}, {common['exact_ci_high']:.3f}]",
             _pct(block["loss_drop_mean"]),
             _pct(repro["seed_variance"].get("cv")),
+            skill_cell(block),
             _gate(common["pass"]),
             _gate(gates["family"]["pass"]) + f" {gates['family']['kind']}",
             _gate(repro["pass"]),
+            _gate(gates["action_dependence"]["pass"]),
             _gate(gates["planner"]["pass"]),
-            _gate(gates["pass"]),
+            VERDICTS[block["verdict"]],
         )
     return table
+
+
+VERDICTS = {
+    "pass": "[green]pass[/]",
+    "fail": "[red]FAIL[/]",
+    "insufficient evidence": "[yellow]insufficient evidence[/]",
+}
+
+
+def skill_cell(block: dict[str, Any]) -> str:
+    """'obs 42%, reward 91%': each primary metric's worst skill over the seeds."""
+    parts = [f"{name} {_pct(m['skill_min'])}" for name, m in block["skill"].items() if m["primary"]]
+    return ", ".join(parts) or "none"
 
 
 def estimate_table(rates: Sequence[ModelRate], estimates: Sequence[Estimate]) -> Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +16,8 @@ import torch
 import worldflux.models.catalog  # noqa: F401  (every built-in family registers itself)
 from worldflux.core import UnknownModelError, families
 from worldflux.core.registry import FamilyInfo, resolve_model_id
+from worldflux.datasets import SPLITS, dataset_info, load_dataset
+from worldflux.datasets.files import is_file_dataset
 from worldflux.gates.families import default_dataset, gate_kind
 
 REFERENCE_FAMILIES = ("dreamerv3", "tdmpc2")
@@ -61,8 +64,20 @@ def parse_dataset_overrides(items: Sequence[str]) -> dict[str, str]:
         family, sep, dataset = item.partition("=")
         if not sep or not family or not dataset:
             raise ValueError(f"--dataset {item!r}: expected FAMILY=DATASET, e.g. tdmpc2=cartpole")
-        out[resolve_model_id(family)[0].name] = dataset
+        out[resolve_model_id(family)[0].name] = check_dataset(dataset)
     return out
+
+
+def check_dataset(name: str) -> str:
+    """A bundled dataset's name, or the absolute path of the user's recordings after reading
+    both splits once: a malformed file fails here, before any worker starts."""
+    if not is_file_dataset(name):
+        dataset_info(name)
+        return name
+    path = str(Path(name).resolve())
+    for split in SPLITS:
+        load_dataset(path, split)
+    return path
 
 
 def parse_config_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from worldflux.core.config import suggest
 from worldflux.core.errors import ContractError
-from worldflux.datasets import classic, pixels, video
+from worldflux.datasets import classic, pixels, unlearnable, video
 from worldflux.datasets.cache import cache_dir, load_episodes, save_episodes
 from worldflux.datasets.episodes import Episodes
+from worldflux.datasets.files import is_file_dataset, load_file_dataset
 from worldflux.datasets.sequence import SequenceDataset
 from worldflux.datasets.spec import SPLITS, DatasetSpec
 
@@ -98,6 +99,26 @@ DATASETS: dict[str, DatasetInfo] = {
             obs_dtype="int64",
             vocab_size=classic.VOCAB_SIZE,
         ),
+        DatasetInfo(
+            "noise",
+            "nothing to learn: i.i.d. Gaussian observations and rewards, uniform actions, with "
+            "pendulum's shapes and episodes (a gate run on it must fail)",
+            unlearnable.noise,
+            (3,),
+            1,
+            "continuous",
+            "vector",
+        ),
+        DatasetInfo(
+            "pendulum-shuffled",
+            "nothing to learn about dynamics: pendulum transitions in a random order across the "
+            "split (a gate run on it must fail)",
+            unlearnable.pendulum_shuffled,
+            (3,),
+            1,
+            "continuous",
+            "vector",
+        ),
     )
 }
 
@@ -139,11 +160,14 @@ def load_dataset(
     seed: int = 0,
     cache_dir: str | Path | None = None,
 ) -> SequenceDataset:
-    """One split of a bundled dataset, generated on first use and cached as .npz.
+    """One split of a bundled dataset, generated on first use and cached as .npz; or of the
+    user's own recordings when `name` is a .npz path or a folder (see datasets.files).
 
     `seed` selects an independent draw of the whole dataset; "heldout" episodes come from a
     different seed stream than "train" episodes, so the splits never share an episode.
     """
+    if is_file_dataset(name):
+        return load_file_dataset(name, split)
     info = dataset_info(name)
     if split not in SPLITS:
         raise ContractError(f"split must be one of {SPLITS}{suggest(split, SPLITS)}, got {split!r}")

@@ -4,7 +4,7 @@
 notebook or another CI system can measure and judge models the same way.
 """
 
-from worldflux.gates.criteria import failures, summarize_model
+from worldflux.gates.criteria import failures, not_measured, summarize_model
 from worldflux.gates.estimate import Scenario, estimate, model_rates, parse_scenarios
 from worldflux.gates.jobs import Job, Shard, plan
 from worldflux.gates.measure import MeasureError, measure
@@ -39,6 +39,7 @@ __all__ = [
     "measure",
     "merge_reports",
     "model_rates",
+    "not_measured",
     "parse_scenarios",
     "plan",
     "read_report",

@@ -30,27 +30,102 @@ SPREAD_METRICS = ("embedding_std", "embedding_spread")
 MASK_METRICS = ("mask_ratio", "masked_fraction")
 
 
+def skill_problems(run: RunRecord, settings: GateSettings) -> list[str]:
+    """Why the run's held-out predictions do not count as skill (empty when they do).
+
+    No primary metric is no evidence, never a pass; every metric, primary or not, must be
+    finite."""
+    if run.status != "ok" or run.final is None:
+        return []  # the status says why; nothing was measured
+    primary = {name: m for name, m in run.skill.items() if m.primary}
+    if not primary:
+        return [
+            f"seed {run.seed}: no prediction metric was measured (the family declares none "
+            "that its interface supports), so there is no evidence of skill"
+        ]
+    out = []
+    for name, metric in sorted(run.skill.items()):
+        best, error = metric.best_baseline
+        if not metric.finite:
+            out.append(
+                f"seed {run.seed}: {name} prediction error is not finite "
+                f"(model {metric.model_error:.4g}, {best} baseline {error:.4g})"
+            )
+        elif metric.primary and not metric.skill >= settings.min_skill:
+            out.append(
+                f"seed {run.seed}: {name} skill {metric.skill:.1%} is below "
+                f"{settings.min_skill:.0%} (held-out open-loop MSE {metric.model_error:.4g} "
+                f"vs {best} baseline {error:.4g})"
+            )
+    return out
+
+
 def is_success(run: RunRecord, settings: GateSettings) -> bool:
-    """The doc's definition: finite, and the held-out loss fell by at least the threshold."""
+    """Finite, the held-out loss fell by at least the threshold, and every primary prediction
+    metric beats the best trivial baseline by at least `min_skill`."""
     return (
         run.status == "ok"
         and run.finite
         and run.loss_drop is not None
         and math.isfinite(run.loss_drop)
         and run.loss_drop >= settings.min_loss_drop
+        and bool(run.skill)
+        and not skill_problems(run, settings)
     )
 
 
-def _describe_failure(run: RunRecord, settings: GateSettings) -> str:
+def _describe_failure(run: RunRecord, settings: GateSettings) -> list[str]:
     if run.status != "ok":
-        return f"seed {run.seed}: {run.status}: {run.error or 'no detail'}"
+        return [f"seed {run.seed}: {run.status}: {run.error or 'no detail'}"]
     if not run.finite:
-        return f"seed {run.seed}: non-finite held-out metrics"
+        return [f"seed {run.seed}: non-finite held-out metrics", *skill_problems(run, settings)]
+    out = []
     drop = run.loss_drop if run.loss_drop is not None else math.nan
-    return (
-        f"seed {run.seed}: held-out loss drop {drop:.1%} is below "
-        f"the {settings.min_loss_drop:.0%} threshold"
-    )
+    if not drop >= settings.min_loss_drop:
+        out.append(
+            f"seed {run.seed}: held-out loss drop {drop:.1%} is below "
+            f"the {settings.min_loss_drop:.0%} threshold"
+        )
+    return out + skill_problems(run, settings)
+
+
+def action_dependence(run: RunRecord, settings: GateSettings) -> tuple[bool | None, str]:
+    """Whether the run's predictions depend on the actions: (verdict, why).
+
+    None only for a model that takes no actions; a run without measurements fails."""
+    if run.status != "ok" or run.final is None:
+        return False, f"seed {run.seed}: not measured ({run.status})"
+    gains = {
+        name: m.action_gain
+        for name, m in run.skill.items()
+        if m.primary and m.action_gain is not None
+    }
+    if not run.skill:
+        return False, f"seed {run.seed}: no prediction metric was measured"
+    if not gains:
+        return None, f"seed {run.seed}: the model takes no actions"
+    name = max(gains, key=lambda k: gains[k] if math.isfinite(gains[k]) else -math.inf)
+    gain = gains[name]
+    if not gain >= settings.min_action_gain:
+        return False, (
+            f"seed {run.seed}: predictions barely depend on the actions: with actions shuffled "
+            f"across the batch the {name} error changes by {gain:+.1%} "
+            f"(needs +{settings.min_action_gain:.0%})"
+        )
+    return True, f"seed {run.seed}: {name} error {gain:+.1%} with shuffled actions"
+
+
+def action_dependence_gate(runs: Sequence[RunRecord], settings: GateSettings) -> dict[str, Any]:
+    """Every seed's predictions must depend on the actions (what a planner needs)."""
+    results = [action_dependence(r, settings) for r in runs]
+    failed = [why for ok, why in results if ok is False]
+    if not runs:
+        return {"pass": False, "reasons": ["no runs recorded"]}
+    if failed:
+        return {"pass": False, "reasons": failed}
+    if all(ok is None for ok, _ in results):
+        return {"pass": None, "reasons": ["does not apply: the model takes no actions"]}
+    return {"pass": True, "reasons": [], "details": [why for _, why in results]}
 
 
 # -- common -----------------------------------------------------------------------------------
@@ -86,9 +161,14 @@ def common_gate(
         reasons.append(
             f"success rate {k}/{n} = {rate:.0%} is below {settings.min_success_rate:.0%}"
         )
-        reasons += [
-            _describe_failure(r, settings) for r, ok in zip(runs, successes, strict=False) if not ok
-        ]
+        for run, ok in zip(runs, successes, strict=True):
+            if not ok:
+                reasons += _describe_failure(run, settings)
+    if n and exact_low < settings.min_ci_low:
+        reasons.append(
+            f"exact {settings.confidence:.0%} lower bound of the success rate {exact_low:.3f} "
+            f"is below the required {settings.min_ci_low:.3f}"
+        )
     return {
         "runs": n,
         "successes": k,
@@ -192,13 +272,19 @@ def _vjepa2(run: RunRecord, settings: GateSettings) -> list[str]:
     ) + _mask_pipeline(run)
 
 
+def _contract_failed(run: RunRecord) -> list[str]:
+    """A contract failure fails the family whatever its kind."""
+    contract = run.checks.get("contract")
+    if contract is not None and contract.passed is False:
+        return [f"seed {run.seed}: contract suite failed ({contract.detail})"]
+    return []
+
+
 def _generic(run: RunRecord, settings: GateSettings) -> list[str]:
     del settings
     reasons = []
-    contract = run.checks.get("contract")
-    if contract is None or contract.passed is not True:
-        detail = contract.detail if contract else "not run"
-        reasons.append(f"seed {run.seed}: contract suite failed ({detail})")
+    if run.checks.get("contract") is None:
+        reasons.append(f"seed {run.seed}: contract suite not run")
     if run.status != "ok" or run.steps_done < 1:
         reasons.append(f"seed {run.seed}: no finite trainer step ({run.status}: {run.error or ''})")
     return reasons + _components_finite(run)
@@ -223,7 +309,7 @@ def family_gate(kind: str, runs: Sequence[RunRecord], settings: GateSettings) ->
     if kind not in FAMILY_CHECKS:
         raise ValueError(f"unknown gate kind {kind!r}; known: {', '.join(FAMILY_CHECKS)}")
     description, check = FAMILY_CHECKS[kind]
-    per_run = [check(r, settings) for r in runs]
+    per_run = [_contract_failed(r) + check(r, settings) for r in runs]
     met = sum(not reasons for reasons in per_run)
     fraction = met / len(runs) if runs else 0.0
     reasons: list[str] = []
@@ -344,9 +430,40 @@ def seed_variance(runs: Sequence[RunRecord], settings: GateSettings) -> dict[str
     return {"pass": not reasons, "cv": cv, "reasons": reasons}
 
 
-def _all_pass(*results: dict[str, Any]) -> bool:
-    """A gate that did not apply (pass None) does not fail the whole; a False does."""
-    return all(r["pass"] is not False for r in results)
+def _all_pass(*results: dict[str, Any]) -> bool | None:
+    """False when any gate failed; None when none failed but one was not measured ("n/a" is
+    never "pass"); True only when every one passed."""
+    verdicts = [r["pass"] for r in results]
+    if any(v is False for v in verdicts):
+        return False
+    return None if any(v is None for v in verdicts) else True
+
+
+def planner_gate(runs: Sequence[RunRecord], dependence: dict[str, Any]) -> dict[str, Any]:
+    """The planner boundary: planning returns a valid ActionPayload, and the plans can depend
+    on the actions (a model whose predictions ignore them gives a planner nothing to choose)."""
+    gate = _check_gate(runs, "planner")
+    if gate["pass"] is True and dependence["pass"] is False:
+        return {
+            "pass": False,
+            "reasons": [
+                "plans cannot depend on the actions: " + why for why in dependence["reasons"]
+            ],
+        }
+    return gate
+
+
+def evidence_gate(runs: Sequence[RunRecord], settings: GateSettings) -> dict[str, Any]:
+    """Enough seeds for a release verdict: fewer is "insufficient evidence", never a pass."""
+    n = len(runs)
+    if n >= settings.min_seeds:
+        return {"pass": True, "seeds": n, "required": settings.min_seeds, "reasons": []}
+    return {
+        "pass": None,
+        "seeds": n,
+        "required": settings.min_seeds,
+        "reasons": [f"insufficient evidence: {n} seed(s), a verdict needs {settings.min_seeds}"],
+    }
 
 
 # -- per model --------------------------------------------------------------------------------
@@ -398,8 +515,16 @@ def summarize_model(
         "seed_variance": variance,
         "pass": _all_pass(stability, parity, variance),
     }
-    planner = _check_gate(seed_runs, "planner")
+    dependence = action_dependence_gate(seed_runs, settings)
+    planner = planner_gate(seed_runs, dependence)
+    evidence = evidence_gate(seed_runs, settings)
     family_pass = bool(common["pass"] and family["pass"])
+    # A planner gate that does not apply (no reward, no goal) is not missing evidence.
+    judged = [reproducibility, dependence, evidence]
+    if planner["pass"] is False:
+        judged.append(planner)
+    overall = _all_pass({"pass": family_pass}, *judged)
+    verdict = {True: "pass", False: "fail", None: "insufficient evidence"}[overall]
 
     finals = [r.final.total for r in seed_runs if r.final is not None]
     initials = [r.initial.total for r in seed_runs if r.initial is not None]
@@ -426,31 +551,74 @@ def summarize_model(
             "family": family,
             "family_pass": family_pass,
             "reproducibility": reproducibility,
+            "action_dependence": dependence,
             "planner": planner,
-            "pass": family_pass and reproducibility["pass"] and planner["pass"] is not False,
+            "evidence": evidence,
+            "pass": overall is True,
         },
+        "verdict": verdict,
+        "skill": skill_summary(seed_runs),
     }
+
+
+def skill_summary(runs: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
+    """Per metric, over the seeds: mean skill, its worst seed, mean errors of the model and of
+    each baseline, mean action gain."""
+    out: dict[str, dict[str, Any]] = {}
+    names = sorted({name for r in runs for name in r.skill})
+    for name in names:
+        metrics = [r.skill[name] for r in runs if name in r.skill]
+        gains = [m.action_gain for m in metrics if m.action_gain is not None]
+        baselines = sorted({b for m in metrics for b in m.baselines})
+        out[name] = {
+            "primary": any(m.primary for m in metrics),
+            "seeds": len(metrics),
+            "skill_mean": _mean([m.skill for m in metrics]),
+            "skill_min": min((m.skill for m in metrics), default=None),
+            "model_error_mean": _mean([m.model_error for m in metrics]),
+            "baseline_error_mean": {
+                b: _mean([m.baselines[b] for m in metrics if b in m.baselines]) for b in baselines
+            },
+            "action_gain_mean": _mean(gains) if gains else None,
+        }
+    return out
 
 
 def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def named_gates(block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every gate of a model's summary block with its display name, in report order."""
+    gates = block["gates"]
+    repro = gates["reproducibility"]
+    return [
+        ("common", gates["common"]),
+        (f"family ({gates['family']['kind']})", gates["family"]),
+        ("reproducibility.seed_stability", repro["seed_stability"]),
+        ("reproducibility.save_load_parity", repro["save_load_parity"]),
+        ("reproducibility.seed_variance", repro["seed_variance"]),
+        ("action_dependence", gates["action_dependence"]),
+        ("planner", gates["planner"]),
+        ("evidence", gates["evidence"]),
+    ]
+
+
 def failures(summary: dict[str, dict[str, Any]]) -> list[str]:
     """'model: gate: reason' lines for every failing gate, in a stable order."""
+    return _lines(summary, False)
+
+
+def not_measured(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """'model: gate: reason' lines for every gate without a verdict (never counted as pass)."""
+    return _lines(summary, None)
+
+
+def _lines(summary: dict[str, dict[str, Any]], verdict: bool | None) -> list[str]:
     lines = []
     for model, block in sorted(summary.items()):
-        gates = block["gates"]
-        named = [
-            ("common", gates["common"]),
-            (f"family ({gates['family']['kind']})", gates["family"]),
-            ("reproducibility.seed_stability", gates["reproducibility"]["seed_stability"]),
-            ("reproducibility.save_load_parity", gates["reproducibility"]["save_load_parity"]),
-            ("reproducibility.seed_variance", gates["reproducibility"]["seed_variance"]),
-            ("planner", gates["planner"]),
-        ]
-        for name, gate in named:
-            if gate["pass"] is False:
-                for reason in gate["reasons"] or ["failed"]:
+        for name, gate in named_gates(block):
+            if gate["pass"] is verdict:
+                for reason in gate["reasons"] or ["failed" if verdict is False else "not measured"]:
                     lines.append(f"{model}: {name}: {reason}")
     return lines

@@ -2,7 +2,13 @@ import math
 
 import pytest
 
-from worldflux.gates.criteria import failures, family_gate, is_success, summarize_model
+from worldflux.gates.criteria import (
+    failures,
+    family_gate,
+    is_success,
+    not_measured,
+    summarize_model,
+)
 from worldflux.gates.fakes_testutil import make_record
 from worldflux.gates.records import CheckResult
 from worldflux.gates.settings import GateSettings, MeasureSettings
@@ -116,7 +122,13 @@ def test_seed_stability_missing_rerun_fails_and_disabled_is_not_applicable() -> 
     no_rerun = MeasureSettings(models=["tdmpc2:ci"], seeds=[0, 1, 2, 3, 4], rerun_seed=None)
     s = summary(runs([1.0] * 5), measure=no_rerun)
     assert s["gates"]["reproducibility"]["seed_stability"]["pass"] is None
-    assert s["gates"]["pass"]  # not measured is reported, not failed
+    # Not measured is reported, neither failed nor passed: no pass without evidence.
+    assert s["gates"]["reproducibility"]["pass"] is None
+    assert not s["gates"]["pass"] and s["verdict"] == "insufficient evidence"
+    assert failures({"tdmpc2:ci": s}) == []
+    assert not_measured({"tdmpc2:ci": s}) == [
+        "tdmpc2:ci: reproducibility.seed_stability: not measured: no rerun seed was requested"
+    ]
 
 
 def test_parity_and_planner_failures_are_reported_per_seed() -> None:

@@ -15,7 +15,7 @@ import torch
 
 from worldflux.core import NonFiniteLossError, WorldModel
 from worldflux.gates.backend import LibraryBackend, StepHook, TrainOutcome, TrainSpec
-from worldflux.gates.records import CheckResult, Evaluation, RunRecord, loss_drop
+from worldflux.gates.records import CheckResult, Evaluation, MetricSkill, RunRecord, loss_drop
 
 
 def make_record(
@@ -33,8 +33,11 @@ def make_record(
     checks: dict[str, CheckResult] | None = None,
     device: str = "cpu",
     seconds: float = 10.0,
+    skill: dict[str, MetricSkill] | None = None,
 ) -> RunRecord:
-    """A finished run with the given held-out totals; success per the default 10% threshold."""
+    """A finished run with the given held-out totals; success per the default 10% threshold.
+
+    Its prediction skill defaults to `good_skill()` (50% on obs and reward, actions matter)."""
     comps = components if components is not None else {"a": final / 2, "b": final / 2}
     start = Evaluation(initial, {k: 2 * v for k, v in comps.items()}, dict(metrics_before or {}))
     end = Evaluation(final, dict(comps), dict(metrics_after or {}))
@@ -71,7 +74,26 @@ def make_record(
         peak_memory_bytes=1 << 20,
         curve=[(0, initial), (100, final)],
         checks=checks if checks is not None else ({} if rerun else default_checks),
+        skill=(skill if skill is not None else good_skill()) if status == "ok" else {},
     )
+
+
+def metric(
+    model: float, best: float, shuffled: float | None = None, primary: bool = True
+) -> MetricSkill:
+    """A metric whose model error is `model` against baselines whose best is `best`
+    (skill = 1 - model / best); shuffled-action error defaults to twice the model's."""
+    return MetricSkill(
+        model,
+        {"mean": best * 3.0, "copy_last": best},
+        model * 2.0 if shuffled is None else shuffled,
+        primary,
+        64,
+    )
+
+
+def good_skill() -> dict[str, MetricSkill]:
+    return {"obs": metric(0.5, 1.0), "reward": metric(0.5, 1.0)}
 
 
 class LoopBackend(LibraryBackend):

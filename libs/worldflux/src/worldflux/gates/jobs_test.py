@@ -50,5 +50,8 @@ def test_settings_reject_nonsense() -> None:
         MeasureSettings(seeds=[1, 1], rerun_seed=1)
     with pytest.raises(ValueError, match="unknown checks"):
         MeasureSettings(checks=["vibes"])
-    with pytest.raises(ValueError, match="seq_len must be >= 2"):
-        MeasureSettings(seq_len=1)
+    with pytest.raises(ValueError, match="seq_len must be >= 3"):
+        MeasureSettings(seq_len=2)
+    MeasureSettings(seq_len=3)  # the shortest that holds a context step and two to predict
+    with pytest.raises(ValueError, match="skill_horizon must be >= 1"):
+        MeasureSettings(skill_horizon=0)

@@ -84,6 +84,78 @@ class CheckResult:
 
 
 @dataclass
+class MetricSkill:
+    """One metric of one run: the model's error, each baseline's, and the shuffled-action error
+    (all mean squared errors over the same held-out entries)."""
+
+    model_error: float
+    baselines: dict[str, float]
+    shuffled_error: float | None = None
+    primary: bool = True
+    count: int = 0
+
+    @property
+    def best_baseline(self) -> tuple[str, float]:
+        name = min(self.baselines, key=lambda k: _nan_last(self.baselines[k]))
+        return name, self.baselines[name]
+
+    @property
+    def skill(self) -> float:
+        best = self.best_baseline[1]
+        if not (math.isfinite(self.model_error) and math.isfinite(best)) or best <= 0.0:
+            return math.nan
+        return 1.0 - self.model_error / best
+
+    @property
+    def action_gain(self) -> float | None:
+        if self.shuffled_error is None:
+            return None
+        if not (math.isfinite(self.model_error) and math.isfinite(self.shuffled_error)):
+            return math.nan
+        if self.model_error <= 0.0:
+            return math.inf if self.shuffled_error > 0.0 else 0.0
+        return self.shuffled_error / self.model_error - 1.0
+
+    @property
+    def finite(self) -> bool:
+        values = [self.model_error, *self.baselines.values()]
+        if self.shuffled_error is not None:
+            values.append(self.shuffled_error)
+        return all(math.isfinite(v) for v in values)
+
+    def to_dict(self) -> dict[str, Any]:
+        best, _ = self.best_baseline
+        gain = self.action_gain
+        return {
+            "model_error": encode_float(self.model_error),
+            "baselines": {k: encode_float(v) for k, v in sorted(self.baselines.items())},
+            "best_baseline": best,
+            "skill": encode_float(self.skill),
+            "shuffled_error": (
+                None if self.shuffled_error is None else encode_float(self.shuffled_error)
+            ),
+            "action_gain": None if gain is None else encode_float(gain),
+            "primary": self.primary,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricSkill:
+        shuffled = data.get("shuffled_error")
+        return cls(
+            decode_float(data["model_error"]),
+            {k: decode_float(v) for k, v in data["baselines"].items()},
+            None if shuffled is None else decode_float(shuffled),
+            bool(data.get("primary", True)),
+            int(data.get("count", 0)),
+        )
+
+
+def _nan_last(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
+
+
+@dataclass
 class RunRecord:
     """Everything measured for one (model, seed): held-out losses before and after, timing, checks.
 
@@ -119,6 +191,8 @@ class RunRecord:
     # [step, mean held-out total] at evenly spaced steps, for the loss-curve plots.
     curve: list[tuple[int, float]] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
+    # Held-out prediction skill of the trained model per metric (gates.skill).
+    skill: dict[str, MetricSkill] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -158,6 +232,7 @@ class RunRecord:
             "num_parameters": self.num_parameters,
             "curve": [[int(s), encode_float(v)] for s, v in self.curve],
             "checks": {k: v.to_dict() for k, v in sorted(self.checks.items())},
+            "skill": {k: v.to_dict() for k, v in sorted(self.skill.items())},
         }
 
     @classmethod
@@ -192,6 +267,7 @@ class RunRecord:
             num_parameters=int(data.get("num_parameters", 0)),
             curve=[(int(s), decode_float(v)) for s, v in data.get("curve", [])],
             checks={k: CheckResult.from_dict(v) for k, v in data.get("checks", {}).items()},
+            skill={k: MetricSkill.from_dict(v) for k, v in data.get("skill", {}).items()},
         )
         if data.get("run_id", record.run_id) != record.run_id:
             raise ValueError(

@@ -18,7 +18,7 @@ import torch
 
 from worldflux.core import NonFiniteLossError, WorldModel, create_world_model
 from worldflux.core.registry import get_family
-from worldflux.gates import checks, families
+from worldflux.gates import checks, families, skill
 from worldflux.gates.backend import TrainingBackend, TrainSpec
 from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps, evaluate, heldout_batches
@@ -171,7 +171,26 @@ def execute(
         record.final = timed_eval(model, heldout)
         record.curve.append((settings.steps, record.final.total))
         record.loss_drop = loss_drop(record.initial.total, record.final.total)
-        record.finite = record.initial.finite and record.final.finite
+        t0 = time.perf_counter()
+        record.skill = skill.measure_skill(
+            model,
+            heldout,
+            skill.Baselines.fit(
+                train_data, settings.eval_batches, settings.batch_size, settings.seq_len
+            ),
+            skill.SkillSettings(
+                settings.open_loop_steps,
+                settings.eval_batches,
+                settings.batch_size,
+                settings.seq_len,
+            ),
+        )
+        eval_seconds += time.perf_counter() - t0
+        record.finite = (
+            record.initial.finite
+            and record.final.finite
+            and all(m.finite for m in record.skill.values())
+        )
         if not record.finite:
             record.status, record.error = "nonfinite", "held-out evaluation is not finite"
         if record.finite and not job.rerun:

@@ -17,6 +17,7 @@ from worldflux.gates.checks import (
     planner_check,
     save_load_parity,
 )
+from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps
 from worldflux.gates.fakes_testutil import DivergingBackend, LoopBackend
 from worldflux.gates.jobs import Job
@@ -68,7 +69,16 @@ def test_a_seed_run_records_heldout_losses_timing_and_checks(tmp_path: Path) -> 
     assert set(record.initial.components) == {"recon", "dynamics", "reward"}
     # The toy model learns pendulum states: the held-out loss falls.
     assert record.final.total < record.initial.total and record.loss_drop > 0.1
-    assert record.finite and record.success
+    assert record.finite
+    # Prediction skill: both metrics the toy family's interface supports, on every held-out
+    # window entry (batches x batch x horizon), against baselines fitted on the train split.
+    assert set(record.skill) == {"obs", "reward"}
+    obs, reward = record.skill["obs"], record.skill["reward"]
+    assert obs.primary and reward.primary and obs.finite and reward.finite
+    assert set(obs.baselines) == {"mean", "copy_last"}
+    assert set(reward.baselines) == {"mean", "last_reward"}
+    assert obs.shuffled_error is not None and obs.shuffled_error != obs.model_error
+    assert record.success == is_success(record, GateSettings())
     assert [s for s, _ in record.curve] == [0, *curve_steps(60, 3), 60]
     assert record.curve[0][1] == record.initial.total and record.curve[-1][1] == record.final.total
     assert record.checks["contract"].passed, record.checks["contract"].detail

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+DEFAULT_SKILL_HORIZON = 10
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
@@ -38,6 +39,9 @@ class MeasureSettings:
     batch_size: int = 16
     seq_len: int = 16
     eval_batches: int = 8
+    # Open-loop steps of the prediction-skill metrics (gates.skill), at most seq_len - 2;
+    # None: DEFAULT_SKILL_HORIZON, or seq_len - 2 when that is shorter.
+    skill_horizon: int | None = None
     curve_points: int = 10
     device: str = "cpu"
     deterministic: bool = True
@@ -54,12 +58,20 @@ class MeasureSettings:
         self.seeds = [int(s) for s in self.seeds]
         self.checks = list(self.checks)
         self.datasets = dict(self.datasets)
-        for name in ("steps", "batch_size", "seq_len", "eval_batches"):
+        if self.skill_horizon is None:
+            self.skill_horizon = max(1, min(DEFAULT_SKILL_HORIZON, int(self.seq_len) - 2))
+        for name in ("steps", "batch_size", "seq_len", "eval_batches", "skill_horizon"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.seq_len < 2:
+        if self.seq_len < 3:
             raise ValueError(
-                f"seq_len must be >= 2 (a transition needs two steps), got {self.seq_len}"
+                f"seq_len must be >= 3 (a context step and an open-loop future of two steps "
+                f"for the prediction-skill metrics), got {self.seq_len}"
+            )
+        if self.skill_horizon > self.seq_len - 2:  # type: ignore[operator]
+            raise ValueError(
+                f"skill_horizon {self.skill_horizon} needs seq_len >= {self.skill_horizon + 2} "
+                f"(context steps and the open-loop future), got seq_len {self.seq_len}"
             )
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
@@ -71,12 +83,19 @@ class MeasureSettings:
         if unknown:
             raise ValueError(f"unknown checks {unknown}; known: {', '.join(RUN_CHECKS)}")
 
+    @property
+    def open_loop_steps(self) -> int:
+        """skill_horizon as resolved in __post_init__."""
+        assert self.skill_horizon is not None
+        return self.skill_horizon
+
     # Settings that must agree before runs from two reports can be combined.
     COMPATIBILITY_FIELDS = (
         "steps",
         "batch_size",
         "seq_len",
         "eval_batches",
+        "skill_horizon",
         "curve_points",
         "device",
         "deterministic",
@@ -130,6 +149,16 @@ class GateSettings:
 
     min_success_rate: float = 0.8
     min_loss_drop: float = 0.10
+    # A run succeeds only when every primary prediction metric beats the best trivial baseline
+    # fitted on the training split by this share: skill = 1 - error_model / error_baseline.
+    min_skill: float = 0.10
+    # Action dependence: error with actions shuffled across the batch over the error with the
+    # true actions, minus 1, on the best primary metric.
+    min_action_gain: float = 0.05
+    # A release verdict needs this many seeds; fewer is "insufficient evidence", not a pass.
+    min_seeds: int = 5
+    # Lowest acceptable exact (Clopper-Pearson) lower bound of the success rate (0: off).
+    min_ci_low: float = 0.0
     confidence: float = 0.95
     bootstrap_resamples: int = 2000
     bootstrap_seed: int = 0
@@ -147,10 +176,12 @@ class GateSettings:
     parity_rtol: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("min_success_rate", "family_min_fraction", "confidence"):
+        for name in ("min_success_rate", "family_min_fraction", "confidence", "min_ci_low"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.min_seeds < 1:
+            raise ValueError(f"min_seeds must be >= 1, got {self.min_seeds}")
         if self.bootstrap_resamples < 1:
             raise ValueError(f"bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
         for name in ("max_seed_cv", "stability_tolerance", "parity_atol", "parity_rtol"):
