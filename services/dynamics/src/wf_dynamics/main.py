@@ -27,7 +27,7 @@ from worldflux.rpc.cli import (
 )
 from worldflux.rpc.dynamics_servicer import DynamicsLimits, DynamicsServicer
 from worldflux.rpc.logs import configure_json_logging
-from worldflux.rpc.server import serve_until_signal, start_server
+from worldflux.rpc.server import exit_now, serve_until_signal, start_server
 
 log = logging.getLogger("wf_dynamics")
 
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         fingerprint=servicer.fingerprint,
     )
     serve_until_signal(running)
-    return 0
+    exit_now(0)
+    return 0  # (not reached)
 
 
 if __name__ == "__main__":

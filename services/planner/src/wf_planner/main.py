@@ -32,7 +32,7 @@ from worldflux.rpc.cli import (
 )
 from worldflux.rpc.logs import configure_json_logging
 from worldflux.rpc.remote import CALLER_INPUT, POLICIES, RemoteDynamics
-from worldflux.rpc.server import serve_until_signal, start_server
+from worldflux.rpc.server import exit_now, serve_until_signal, start_server
 
 log = logging.getLogger("wf_planner")
 
@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_until_signal(running)
     readiness.stop()
     dynamics.close()
-    return 0
+    exit_now(0)
+    return 0  # (not reached)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ class PlannerServicer:
         generator: torch.Generator,
     ) -> PlanResult:
         for attempt in range(2):
-            with self.dynamics.scope(self._budget(context)) as scope:
+            with self.dynamics.scope(self._budget(context), context.is_active) as scope:
                 try:
                     self._request_latents(self.dynamics.spec)
                     result = self.planner.plan(

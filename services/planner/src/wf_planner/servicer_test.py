@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -14,9 +15,12 @@ from wf_planner.main import build_parser, build_planner
 from wf_planner.servicer import PlannerServicer
 from worldflux.core import PLANNER_HORIZON_KEY, ActionKind, ConditionPayload
 from worldflux.planners import AutoPlanner, InProcessDynamics, MPPIPlanner, make_planner
+from worldflux.rpc.codec import encode_tensor
 from worldflux.rpc.dynamics_servicer import DynamicsServicer
 from worldflux.rpc.remote import RemoteDynamics
 from worldflux.rpc.server import RunningServer, ServerConfig, start_server
+from worldflux.v1 import planner_pb2
+from worldflux.v1.planner_pb2_grpc import PlannerServiceStub
 
 SETTINGS = {"horizon": 4, "iterations": 3, "num_samples": 64, "num_elites": 8, "seed": 7}
 
@@ -134,12 +138,78 @@ def test_bad_observation_is_invalid_argument_with_the_reason(
         assert action.tensor is not None
 
 
+PLAN_METHOD = "/worldflux.v1.PlannerService/Plan"
+
+
+def in_flight(server: RunningServer) -> float:
+    value = server.metrics.registry.get_sample_value(
+        "wf_rpc_in_flight", {"service": "planner", "method": PLAN_METHOD}
+    )
+    return value or 0.0
+
+
+def wait_idle(server: RunningServer, within_s: float) -> float:
+    """Seconds until the planner's Plan handler has really ended (fails after `within_s`)."""
+    start = time.monotonic()
+    while in_flight(server) > 0:
+        assert time.monotonic() - start < within_s, "the Plan handler kept running"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
 def test_caller_deadline_bounds_the_plan(servers: list[RunningServer]) -> None:
     target, _ = start_pair(servers, toy(), iterations=2000)
+    planner = servers[-1]
     with PlannerClient(target, token="plan-secret") as client:
         with pytest.raises(grpc.RpcError) as info:
             client.plan(torch.zeros(1, 3), timeout_s=0.5)
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # Not only the caller stopped waiting: the handler itself ended (2000 iterations would
+        # take far longer), so no work runs on for a caller who is gone.
+        wait_idle(planner, within_s=1.0)
+
+
+def test_a_cancelled_plan_stops_its_work(servers: list[RunningServer]) -> None:
+    target, _ = start_pair(servers, toy(), iterations=2000)
+    planner = servers[-1]
+    with PlannerClient(target, token="plan-secret") as client:
+        stub = PlannerServiceStub(client.channel)
+        request = planner_pb2.PlanRequest(observation=encode_tensor(torch.zeros(1, 3)))
+        future = stub.Plan.future(request, metadata=client.metadata)  # no deadline: 20 s default
+        deadline = time.monotonic() + 5
+        while in_flight(planner) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        future.cancel()
+        wait_idle(planner, within_s=1.0)
+
+
+def test_default_deadline_bounds_a_plan_without_a_deadline(servers: list[RunningServer]) -> None:
+    """A caller that sets no deadline gets `default_deadline_s`: 0.5 s is too short for 2000
+    iterations (DEADLINE_EXCEEDED soon after 0.5 s), 20 s is plenty for 3."""
+    dyn = start_server("dynamics", [DynamicsServicer(toy()).service()], ServerConfig())
+    servers.append(dyn)
+    remote = RemoteDynamics(f"127.0.0.1:{dyn.port}")
+    for iterations, budget in ((2000, 0.5), (3, 20.0)):
+        servicer = PlannerServicer(
+            make_planner("auto", **{**SETTINGS, "iterations": iterations}),
+            remote,
+            default_deadline_s=budget,
+        )
+        plan = start_server("planner", [servicer.service()], ServerConfig())
+        servers.append(plan)
+        with PlannerClient(f"127.0.0.1:{plan.port}") as client:
+            stub = PlannerServiceStub(client.channel)
+            request = planner_pb2.PlanRequest(observation=encode_tensor(torch.zeros(1, 3)))
+            start = time.monotonic()
+            if iterations == 3:
+                assert stub.Plan(request).action.HasField("tensor")
+                continue
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Plan(request)  # no deadline from the caller
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert 0.4 < time.monotonic() - start < 3.0
+            wait_idle(plan, within_s=1.0)
 
 
 def test_dynamics_refusing_the_planner_is_not_the_callers_auth_problem(

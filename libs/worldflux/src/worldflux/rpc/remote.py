@@ -58,6 +58,7 @@ from worldflux.rpc.errors import (
     ContractChangedError,
     DeadlineError,
     NoReplicaError,
+    RemoteError,
     error_from_status,
 )
 from worldflux.rpc.replies import (
@@ -99,6 +100,9 @@ class CallScope:
     """One unit of work (a plan) over the remote dynamics: its deadline and what happened."""
 
     deadline: float | None = None  # time.monotonic() seconds
+    # Whether whoever wanted the work still waits (a server passes context.is_active): once it
+    # is False, no further dynamics call starts.
+    alive: Callable[[], bool] | None = None
     calls: int = 0
     failovers: int = 0
     last_target: str | None = None
@@ -237,13 +241,16 @@ class RemoteDynamics:
         self.close()
 
     @contextmanager
-    def scope(self, timeout_s: float | None = None) -> Iterator[CallScope]:
-        """Calls inside share a deadline `timeout_s` from now (nested scopes only shorten it)."""
+    def scope(
+        self, timeout_s: float | None = None, alive: Callable[[], bool] | None = None
+    ) -> Iterator[CallScope]:
+        """Calls inside share a deadline `timeout_s` from now (nested scopes only shorten it)
+        and stop starting once `alive()` turns False (the caller went away)."""
         deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
         parent = _scope.get()
         if parent is not None and parent.deadline is not None:
             deadline = parent.deadline if deadline is None else min(deadline, parent.deadline)
-        current = CallScope(deadline)
+        current = CallScope(deadline, alive or (parent.alive if parent is not None else None))
         token = _scope.set(current)
         try:
             yield current
@@ -361,6 +368,8 @@ class RemoteDynamics:
         return sorted(order, key=lambda r: r.is_down(now))
 
     def _timeout(self, scope: CallScope) -> float:
+        if scope.alive is not None and not scope.alive():
+            raise RemoteError(grpc.StatusCode.CANCELLED, "the caller cancelled; planning stopped")
         remaining = scope.remaining()
         if remaining is None:
             return self.timeout_s

@@ -191,7 +191,7 @@ class RunningServer:
         self.guard = guard
         self._stopped = threading.Event()
 
-    def drain(self, grace_s: float | None = None) -> bool:
+    def drain(self, grace_s: float | None = None, close_metrics: bool = True) -> bool:
         """Report NOT_SERVING (also to Watch streams already open), refuse new calls, let
         in-flight calls finish within the grace, then cancel what is left.
 
@@ -207,7 +207,8 @@ class RunningServer:
         ended = self.server.stop(grace).wait(grace + 1.0)
         if self.guard is not None:
             self.guard.close()
-        self.metrics.close()
+        if close_metrics:  # (its HTTP shutdown polls: up to 0.5 s; skipped when exiting)
+            self.metrics.close()
         return ended
 
     def wait_for_termination(self) -> None:
@@ -270,6 +271,18 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
 CANCEL_AT = 0.8
 
 
+def exit_now(code: int) -> None:
+    """End the process at once after flushing the logs.
+
+    After a drain nothing is left to do, and the interpreter's own teardown (torch, thread
+    joins) can take a second or more on a loaded machine: longer than the grace period allows.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _exit_by(deadline: float, code: int) -> None:
     """Daemon watchdog: end the process at `deadline` (time.monotonic()) whatever still runs.
 
@@ -284,18 +297,16 @@ def _exit_by(deadline: float, code: int) -> None:
             "drain overran the grace period; exiting with work still running",
             extra={"event": "forced_exit", "threads": busy},
         )
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_now(code)
 
     threading.Thread(target=watch, name="wf-exit-watchdog", daemon=True).start()
 
 
 def serve_until_signal(running: RunningServer) -> None:
     """Block until SIGTERM/SIGINT, then drain: health NOT_SERVING, in-flight calls get
-    CANCEL_AT of the grace period to finish and are cancelled after that, and the process
-    exits within the grace period, always (a watchdog forces it if a handler will not stop)."""
+    CANCEL_AT of the grace period to finish and are cancelled after that. A watchdog ends the
+    process at the end of the grace period if a handler will not stop; the caller ends it with
+    `exit_now` once its own cleanup is done (see there why not a normal interpreter exit)."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -316,7 +327,7 @@ def serve_until_signal(running: RunningServer) -> None:
                 "grace_s": running.grace_s,
             },
         )
-        ended = running.drain(running.grace_s * CANCEL_AT)
+        ended = running.drain(running.grace_s * CANCEL_AT, close_metrics=False)
         log.info(
             "stopped",
             extra={
