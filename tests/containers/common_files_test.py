@@ -67,6 +67,31 @@ def test_probe_fails_for_an_unknown_service(
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
+def test_probe_speaks_tls_with_the_ca(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from worldflux.rpc.tls_testutil import self_signed_cert
+
+    made = self_signed_cert(tmp_path)
+    if made is None:
+        pytest.skip("the openssl command is not installed: cannot make a test certificate")
+    cert, key = made
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        target = f"127.0.0.1:{port}"
+        probe = load("wf_grpc_health")
+        tls = ["--tls-ca", str(cert), "--tls-server-name", "localhost"]
+        assert probe.main([*tls, target]) == 0
+        assert probe.main(["--timeout", "2", target]) == 1  # plaintext cannot reach it
+        assert "UNAVAILABLE" in capsys.readouterr().err
+    finally:
+        server.stop(0)
+
+
 def test_probe_fails_where_nothing_listens(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 

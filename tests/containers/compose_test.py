@@ -1,6 +1,7 @@
 """docker/compose.yaml: valid against the Compose specification's schema (as shipped by
 check-jsonschema, offline) and wired as the deployment needs: a planner balancing over N healthy
-dynamics replicas, health checks on the served ports, only loopback published."""
+dynamics replicas, health checks on the served ports over TLS, token and TLS from secrets, only
+loopback published."""
 
 from __future__ import annotations
 
@@ -63,6 +64,31 @@ def test_health_check_probes_the_served_port(name: str) -> None:
     assert deploy.flag(service["command"], "--host") == ["0.0.0.0"]
     check = service["healthcheck"]["test"]
     assert check[:4] == PROBE and check[-1] == f"127.0.0.1:{port}"
+    assert deploy.flag(check, "--tls-ca") == ["/run/secrets/tls.crt"]  # the port is TLS-only
+
+
+SECRETS = {"dynamics": {"dynamics-token"}, "planner": {"planner-token", "dynamics-token"}}
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_token_and_tls_come_from_secrets(name: str) -> None:
+    data = deploy.compose()
+    service = data["services"][name]
+    command = service["command"]
+    assert deploy.flag(command, "--token") == [] and "--allow-no-auth" not in command
+    token = "planner-token" if name == "planner" else "dynamics-token"
+    assert deploy.flag(command, "--token-file") == [f"/run/secrets/{token}"]
+    assert deploy.flag(command, "--tls-cert") == ["/run/secrets/tls.crt"]
+    assert deploy.flag(command, "--tls-key") == ["/run/secrets/tls.key"]
+    assert set(service["secrets"]) == SECRETS[name] | {"tls.crt", "tls.key"}
+    for secret in service["secrets"]:
+        assert data["secrets"][secret]["file"].endswith(f"/{secret}")
+    metrics = deploy.flag(command, "--metrics-port")
+    assert metrics and metrics[0] in service["expose"]
+    assert all(not str(p).endswith(f":{metrics[0]}") for p in service.get("ports", []))
+    if name == "planner":
+        assert deploy.flag(command, "--dynamics-token-file") == ["/run/secrets/dynamics-token"]
+        assert deploy.flag(command, "--dynamics-tls-ca") == ["/run/secrets/tls.crt"]
 
 
 @pytest.mark.parametrize("name", ["dynamics", "planner"])

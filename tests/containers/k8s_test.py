@@ -1,7 +1,8 @@
 """docker/k8s/*.yaml: every object valid against Kubernetes' own schemas (kubernetes-validate,
 strict, offline) and wired as the deployment needs: a headless Service over the dynamics
-Deployment, gRPC probes on the served ports, requests and limits, non-root pods, a gate Job
-(measure, then check) and an Indexed Job that shards the measurement by JOB_COMPLETION_INDEX."""
+Deployment, TLS health probes on the served ports, token and TLS from Secrets, NetworkPolicies,
+metrics on their own port, requests and limits, non-root pods, a gate Job (measure, then check)
+and an Indexed Job that shards the measurement by JOB_COMPLETION_INDEX."""
 
 from __future__ import annotations
 
@@ -29,19 +30,19 @@ def test_manifest_matches_the_kubernetes_schema(doc: dict[str, Any]) -> None:
 
 def test_every_kind_is_known() -> None:
     kinds = {doc["kind"] for _, doc in DOCS}
-    assert kinds == {"Service", "Deployment", "Job", "PersistentVolumeClaim"}
+    assert kinds == {"Service", "Deployment", "Job", "PersistentVolumeClaim", "NetworkPolicy"}
 
 
 @pytest.mark.parametrize(
     "edit",
     [
         lambda d: d["spec"].update(replica=3),  # typo: strict schemas forbid unknown fields
-        lambda d: deploy.pod_spec(d)["containers"][0]["readinessProbe"]["grpc"].update(
-            port="grpc"  # gRPC probes take a number, not a port name
+        lambda d: deploy.pod_spec(d)["containers"][0]["readinessProbe"]["exec"].update(
+            command="python3 -m wf_grpc_health"  # exec probes take a list, not a string
         ),
         lambda d: deploy.pod_spec(d)["containers"][0]["resources"].update(requests=[1]),
     ],
-    ids=["unknown-field", "grpc-probe-named-port", "requests-not-a-map"],
+    ids=["unknown-field", "exec-probe-not-a-list", "requests-not-a-map"],
 )
 def test_broken_manifest_is_rejected(edit: Any) -> None:
     doc = deploy.k8s_object("Deployment", "wf-dynamics")
@@ -76,18 +77,101 @@ def test_planner_dials_every_dynamics_pod_round_robin() -> None:
     assert deploy.flag(args, "--dynamics-policy") == ["round_robin"]
 
 
-@pytest.mark.parametrize("name", ["wf-dynamics", "wf-planner"])
-def test_services_have_grpc_probes_on_the_served_port(name: str) -> None:
+SERVICES = {"wf-dynamics": "dynamics-token", "wf-planner": "planner-token"}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_services_have_tls_health_probes_on_the_served_port(name: str) -> None:
     pod = deploy.pod_spec(deploy.k8s_object("Deployment", name))
     (container,) = pod["containers"]
     port = container_port(container, "grpc")
     assert deploy.flag(container["args"], "--port") == [str(port)]
     assert deploy.flag(container["args"], "--host") == ["0.0.0.0"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": port}, probe
+        command = container[probe]["exec"]["command"]
+        assert command[:3] == ["python3", "-m", "wf_grpc_health"], probe
+        assert command[-1] == f"127.0.0.1:{port}", probe
+        # The server speaks TLS only: the probe must verify it against the mounted CA.
+        assert deploy.flag(command, "--tls-ca") == ["/etc/wf/tls/ca.crt"], probe
+        assert deploy.flag(command, "--tls-server-name") == [name], probe
     # The kubelet waits for the drain (--grace-s) before SIGKILL.
     grace = float((deploy.flag(container["args"], "--grace-s") or ["10"])[0])
     assert pod["terminationGracePeriodSeconds"] > grace
+
+
+def test_planner_readiness_follows_the_dynamics_and_liveness_does_not() -> None:
+    (container,) = deploy.pod_spec(deploy.k8s_object("Deployment", "wf-planner"))["containers"]
+    ready = container["readinessProbe"]["exec"]["command"]
+    alive = container["livenessProbe"]["exec"]["command"]
+    assert deploy.flag(ready, "--service") == ["worldflux.v1.PlannerService"]
+    assert deploy.flag(alive, "--service") == []
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_token_and_tls_come_from_secrets_and_fail_closed(name: str) -> None:
+    pod = deploy.pod_spec(deploy.k8s_object("Deployment", name))
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert deploy.flag(args, "--token") == []  # never on argv (visible in `ps`)
+    assert deploy.flag(args, "--allow-no-auth") == [] and "--allow-no-auth" not in args
+    (token_file,) = deploy.flag(args, "--token-file")
+    assert token_file == f"/etc/wf/tokens/{SERVICES[name]}"
+    assert deploy.flag(args, "--tls-cert") == ["/etc/wf/tls/tls.crt"]
+    assert deploy.flag(args, "--tls-key") == ["/etc/wf/tls/tls.key"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    for volume, secret in (("tokens", "wf-service-tokens"), ("tls", "wf-service-tls")):
+        assert volumes[volume]["secret"]["secretName"] == secret
+        assert not volumes[volume]["secret"].get("optional", False)  # no Secret: no pod
+        assert mounts[volume]["readOnly"] is True
+    if name == "wf-planner":
+        assert deploy.flag(args, "--dynamics-token-file") == ["/etc/wf/tokens/dynamics-token"]
+        assert deploy.flag(args, "--dynamics-tls-ca") == ["/etc/wf/tls/ca.crt"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_metrics_have_their_own_port_and_connections_age(name: str) -> None:
+    (container,) = deploy.pod_spec(deploy.k8s_object("Deployment", name))["containers"]
+    args = container["args"]
+    metrics = container_port(container, "metrics")
+    assert deploy.flag(args, "--metrics-port") == [str(metrics)]
+    assert metrics != container_port(container, "grpc")
+    assert float(deploy.flag(args, "--max-connection-age-s")[0]) > 0
+
+
+def ingress_ports(policy: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Port -> the `from` peers allowed to reach it."""
+    allowed: dict[int, list[dict[str, Any]]] = {}
+    for rule in policy["spec"]["ingress"]:
+        for port in rule["ports"]:
+            allowed.setdefault(int(port["port"]), []).extend(rule["from"])
+    return allowed
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_network_policy_admits_only_the_right_peers(name: str) -> None:
+    policy = deploy.k8s_object("NetworkPolicy", name)
+    deployment = deploy.k8s_object("Deployment", name)
+    (container,) = deploy.pod_spec(deployment)["containers"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    allowed = ingress_ports(policy)
+    grpc_port, metrics_port = container_port(container, "grpc"), container_port(
+        container, "metrics"
+    )
+    assert set(allowed) == {grpc_port, metrics_port}
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    assert allowed[metrics_port] == [monitoring]
+    (peer,) = allowed[grpc_port]
+    if name == "wf-dynamics":
+        planner = deploy.k8s_object("Deployment", "wf-planner")
+        planner_labels = planner["spec"]["template"]["metadata"]["labels"]
+        assert peer["podSelector"]["matchLabels"].items() <= planner_labels.items()
+    else:
+        assert peer == {"podSelector": {"matchLabels": {"worldflux.io/planner-client": "true"}}}
 
 
 def all_pods() -> list[tuple[str, dict[str, Any]]]:
