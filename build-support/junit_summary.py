@@ -2,10 +2,12 @@
 
     python3 build-support/junit_summary.py [--allow-empty] dist/test/reports [more dirs or files]
 
-Prints one line per report (the Pants target it came from and its counts), then, as the last line,
-exactly `tests: N passed, M failed, K skipped`. A test case counts as failed when it has a
-<failure> or an <error> child (pytest writes collection and fixture errors as <error>); a report
-that is not valid XML counts as one failure. Exit status 1 when M > 0, or when N == 0 unless
+Prints one line per report (the Pants target it came from and its counts), under it one line per
+skipped test case with its reason (`skipped: module::test: reason`, xfails included), then, as the
+last line, exactly `tests: N passed, M failed, K skipped`. A test case counts as failed when it has
+a <failure> or an <error> child (pytest writes collection and fixture errors as <error>), and when
+it was skipped without a reason (a skip nobody can explain must not pass silently); a report that
+is not valid XML counts as one failure. Exit status 1 when M > 0, or when N == 0 unless
 --allow-empty is given (a run that executed no test must not look green). Standard library only.
 """
 
@@ -33,23 +35,43 @@ class Counts:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
 
 
-def count_report(path: Path) -> Counts:
-    """Counts of one JUnit XML file (root <testsuites> or <testsuite>)."""
+def skip_reason(skipped: ElementTree.Element) -> str:
+    """The reason pytest wrote for a skip: the message attribute, else the element's text."""
+    message = (skipped.get("message") or "").strip()
+    if not message:
+        message = (skipped.text or "").strip()
+    kind = skipped.get("type") or ""
+    if message and kind == "pytest.xfail" and not message.startswith("xfail"):
+        message = f"xfail: {message}"
+    return message
+
+
+def count_report(path: Path) -> tuple[Counts, list[str]]:
+    """Counts of one JUnit XML file (root <testsuites> or <testsuite>), and one line per skip."""
     counts = Counts()
+    skips: list[str] = []
     try:
         root = ElementTree.parse(path).getroot()
     except ElementTree.ParseError as exc:
         print(f"  {path}: not valid JUnit XML ({exc}); counted as 1 failure")
         counts.failed = 1
-        return counts
+        return counts, skips
     for case in root.iter("testcase"):
+        skipped = case.find("skipped")
         if case.find("failure") is not None or case.find("error") is not None:
             counts.failed += 1
-        elif case.find("skipped") is not None:
-            counts.skipped += 1
+        elif skipped is not None:
+            name = f"{case.get('classname', '?')}::{case.get('name', '?')}"
+            reason = skip_reason(skipped)
+            if reason:
+                counts.skipped += 1
+                skips.append(f"    skipped: {name}: {reason}")
+            else:
+                counts.failed += 1
+                skips.append(f"    skipped without a reason (counted as failed): {name}")
         else:
             counts.passed += 1
-    return counts
+    return counts, skips
 
 
 def report_files(paths: list[Path]) -> list[Path]:
@@ -80,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     total = Counts()
     files = report_files(args.paths)
     for path in files:
-        counts = count_report(path)
+        counts, skips = count_report(path)
         total.add(counts)
         print(f"  {target_name(path)}: {counts.line()}")
+        for line in skips:
+            print(line)
     empty = total.passed == 0 and not args.allow_empty
     if empty:
         where = ", ".join(str(p) for p in args.paths)

@@ -107,3 +107,29 @@ def test_last_line_has_the_exact_form(tmp_path: Path) -> None:
     match = LAST_LINE.match(lines[-1])
     assert match is not None, lines[-1]
     assert match.groups() == ("1", "1", "1")
+
+
+def test_every_skip_is_printed_with_its_reason(tmp_path: Path) -> None:
+    """CI must say why each test did not run: skips and xfails each get a line under their
+    report, in order, with pytest's reason (taken from the element's text when there is no
+    message attribute)."""
+    from_text = case("test_text", '<skipped type="pytest.skip">/x.py:3: no openssl</skipped>')
+    write(tmp_path, "a.mod_test.py.tests.xml", report(PASSED, SKIPPED, XFAILED, from_text))
+    rc, lines = summarise(tmp_path)
+    assert rc == 0
+    assert lines == [
+        "  a/mod_test.py:tests: 1 passed, 0 failed, 3 skipped",
+        "    skipped: pkg.mod_test::test_later: not yet",
+        "    skipped: pkg.mod_test::test_known: xfail: known bug",
+        "    skipped: pkg.mod_test::test_text: /x.py:3: no openssl",
+        "tests: 1 passed, 0 failed, 3 skipped",
+    ]
+
+
+def test_a_skip_without_a_reason_counts_as_a_failure(tmp_path: Path) -> None:
+    silent = case("test_silent", '<skipped type="pytest.skip" message="" />')
+    write(tmp_path, "a.mod_test.py.tests.xml", report(PASSED, silent))
+    rc, lines = summarise(tmp_path)
+    assert rc == 1
+    assert "    skipped without a reason (counted as failed): pkg.mod_test::test_silent" in lines
+    assert lines[-1] == "tests: 1 passed, 1 failed, 0 skipped"
