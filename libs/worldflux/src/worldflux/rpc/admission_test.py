@@ -214,3 +214,33 @@ def test_tdmpc2_sized_request_from_the_issue_is_refused_before_work() -> None:
     assert estimate.reply_bytes > 4 * (1 << 30)
     omitted = rollout_estimate(65536, 32, {"z": 512}, [], 6)
     assert omitted.reply_bytes < 64 * MB
+
+
+def test_propose_is_sized_before_work(start_dynamics: StartDynamics) -> None:
+    """The issue's Propose (H=512, 65536 samples: 118 s, 5.4 GB) is refused at once; the
+    largest answer that fits passes and one sample more does not."""
+    from worldflux.rpc.admission import propose_estimate
+    from worldflux.rpc.conftest import PriorToy
+
+    torch.manual_seed(0)
+    model = PriorToy(toy_model().config)
+    fits = propose_estimate(64, 8, LATENT, 2).reply_bytes
+    server = start_dynamics(
+        servicer=DynamicsServicer(model, DynamicsLimits(max_reply_mb=fits / MB))
+    )
+    with grpc.insecure_channel(target(server)) as channel:
+        stub = dynamics_pb2_grpc.DynamicsServiceStub(channel)
+        state = latent_state_to_proto(model.encode(torch.zeros(1, 3)))
+
+        def propose(horizon: int, samples: int) -> dynamics_pb2.ProposeResponse:
+            request = dynamics_pb2.ProposeRequest(state=state, horizon=horizon, num_samples=samples)
+            return stub.Propose(request, timeout=10)
+
+        assert list(propose(8, 64).actions.tensor.shape) == [64, 8, 2]
+        for horizon, samples in ((8, 65), (512, 65536)):
+            start = time.monotonic()
+            with pytest.raises(grpc.RpcError) as info:
+                propose(horizon, samples)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "ProposeRequest: the answer would be" in (info.value.details() or "")
+            assert time.monotonic() - start < 1.0

@@ -26,6 +26,7 @@ from worldflux.rpc.conftest import SlowServicer, StartDynamics, target, toy_mode
 from worldflux.rpc.errors import NoReplicaError, RemoteError
 from worldflux.rpc.logs import JsonFormatter, configure_json_logging
 from worldflux.rpc.remote import RemoteDynamics
+from worldflux.rpc.server import connection_age_options
 from worldflux.rpc.tls_testutil import self_signed_cert
 
 
@@ -257,3 +258,41 @@ def test_drain_finishes_in_flight_calls_and_refuses_new_ones(
     assert torch.equal(
         rewards, local.rollout(local.encode(torch.zeros(1, 3)), torch.zeros(2, 2, 2)).rewards
     )
+
+
+def test_exit_watchdog_ends_a_process_whose_threads_will_not_stop() -> None:
+    """A handler stuck in one long model call keeps a non-daemon thread alive; the watchdog
+    started at SIGTERM ends the process at the end of the grace period anyway."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import threading, time\n"
+        "from worldflux.rpc.server import _exit_by\n"
+        "threading.Thread(target=time.sleep, args=(60,)).start()  # non-daemon, stuck\n"
+        "_exit_by(time.monotonic() + 1.0, 3)\n"
+    )
+    start = time.monotonic()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, env=env)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 3, done.stderr
+    assert elapsed < 10  # (interpreter start included) not the stuck thread's 60 s
+    assert b"drain overran the grace period" in done.stderr
+
+
+def test_connections_are_closed_after_their_maximum_age(start_dynamics: StartDynamics) -> None:
+    server = start_dynamics(max_connection_age_s=0.5)
+    states: list[grpc.ChannelConnectivity] = []
+    with grpc.insecure_channel(target(server)) as channel:
+        channel.subscribe(states.append, try_to_connect=True)
+        stub = health_pb2_grpc.HealthStub(channel)
+        assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+        time.sleep(2.0)  # age 0.5 s + grace 0.5 s: the server has sent GOAWAY by now
+        ready = [i for i, s in enumerate(states) if s == grpc.ChannelConnectivity.READY]
+        assert ready and any(s != grpc.ChannelConnectivity.READY for s in states[ready[0] :])
+        # The client reconnects transparently.
+        assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+    with pytest.raises(ValueError, match="max connection age must be positive"):
+        connection_age_options(0)
