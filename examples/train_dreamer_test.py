@@ -1,5 +1,6 @@
 """The DreamerV3 example's --test run (what CI runs) and its argument checks."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,26 +10,47 @@ import train_dreamer
 torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
 
 
-def test_smoke_run_trains_imagines_and_reloads(tmp_path: Path) -> None:
+def assert_usage_error(
+    capsys: pytest.CaptureFixture[str],
+    entry: Callable[[list[str]], object],
+    argv: list[str],
+    message: str,
+) -> None:
+    """argparse's refusal: exit status 2 and `message` on stderr (not just any SystemExit, which
+    the example's own checks raise too, e.g. for a loss that did not fall)."""
+    with pytest.raises(SystemExit) as exit_:
+        entry(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_smoke_run_trains_imagines_and_reloads(tmp_path: Path, capsys) -> None:
     run = str(tmp_path / "run")
     result = train_dreamer.main(["--test", "--output-dir", run])
     assert result.steps == train_dreamer.TEST_SETTINGS["steps"]
     assert result.final_eval["rec"] < result.initial_eval["rec"]
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     # The run exists now: a second start must ask for --resume instead of overwriting it.
-    with pytest.raises(SystemExit):
-        train_dreamer.main(["--test", "--output-dir", run])
+    assert_usage_error(
+        capsys, train_dreamer.main, ["--test", "--output-dir", run], f"{run} already holds a run"
+    )
     resumed = train_dreamer.main(["--test", "--output-dir", run, "--resume"])
     assert resumed.steps == result.steps and resumed.initial_eval == result.initial_eval
 
 
-def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(SystemExit):
-        train_dreamer.parse_args(["--resume"])
-    with pytest.raises(SystemExit):
-        train_dreamer.parse_args(["--seq-len", "1"])
-    with pytest.raises(SystemExit):
-        train_dreamer.parse_args(["--size", "size13m"])
+def test_bad_arguments_are_refused(capsys) -> None:
+    assert_usage_error(
+        capsys, train_dreamer.parse_args, ["--resume"], "--resume needs --output-dir"
+    )
+    assert_usage_error(
+        capsys, train_dreamer.parse_args, ["--seq-len", "1"], "--seq-len must be at least 2"
+    )
+    assert_usage_error(
+        capsys,
+        train_dreamer.parse_args,
+        ["--size", "size13m"],
+        "argument --size: invalid choice: 'size13m'",
+    )
 
 
 def test_full_run_arguments_are_parsed() -> None:

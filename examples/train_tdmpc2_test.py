@@ -1,5 +1,6 @@
 """The TD-MPC2 example's --test run (what CI runs) and its argument checks."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,21 +10,36 @@ import train_tdmpc2
 torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
 
 
-def test_smoke_run_trains_plans_and_reloads(tmp_path: Path) -> None:
+def assert_usage_error(
+    capsys: pytest.CaptureFixture[str],
+    entry: Callable[[list[str]], object],
+    argv: list[str],
+    message: str,
+) -> None:
+    """argparse's refusal: exit status 2 and `message` on stderr (not just any SystemExit, which
+    the example's own checks raise too, e.g. for a loss that did not fall)."""
+    with pytest.raises(SystemExit) as exit_:
+        entry(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_smoke_run_trains_plans_and_reloads(tmp_path: Path, capsys) -> None:
     result = train_tdmpc2.main(["--test", "--output-dir", str(tmp_path / "run")])
     assert result.steps == train_tdmpc2.TEST_SETTINGS["steps"]
     assert result.final_eval["total"] < result.initial_eval["total"]
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     # The run exists now: a second start must ask for --resume instead of overwriting it.
-    with pytest.raises(SystemExit):
-        train_tdmpc2.main(["--test", "--output-dir", str(tmp_path / "run")])
+    run = str(tmp_path / "run")
+    assert_usage_error(
+        capsys, train_tdmpc2.main, ["--test", "--output-dir", run], f"{run} already holds a run"
+    )
     resumed = train_tdmpc2.main(["--test", "--output-dir", str(tmp_path / "run"), "--resume"])
     assert resumed.steps == result.steps and resumed.initial_eval == result.initial_eval
 
 
-def test_resume_needs_an_output_dir() -> None:
-    with pytest.raises(SystemExit):
-        train_tdmpc2.parse_args(["--resume"])
+def test_resume_needs_an_output_dir(capsys) -> None:
+    assert_usage_error(capsys, train_tdmpc2.parse_args, ["--resume"], "--resume needs --output-dir")
 
 
 def test_full_run_arguments_are_parsed() -> None:

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("images")
 OBS_DIM, ACTION_DIM, BATCH = 3, 1, 2
 MODEL = ("--model", "tdmpc2:ci", "--obs-shape", str(OBS_DIM), "--action-dim", str(ACTION_DIM),
          "--seed", "0")  # fmt: skip
-PLANNER = ("--horizon", "3", "--iterations", "2", "--samples", "32", "--elites", "4")
+ITERATIONS = 2  # one Rollout call per planner iteration, for all candidates at once
+PLANNER = ("--horizon", "3", "--iterations", str(ITERATIONS), "--samples", "32", "--elites", "4")
 CLIENT = Path(__file__).with_name("plan_client.py")
 
 
@@ -106,7 +107,7 @@ def test_plan_through_containers_round_robin(stack: Stack) -> None:
         assert reply["finite"] is True
         assert -1.0 <= float(reply["min"]) <= float(reply["max"]) <= 1.0  # Pendulum-like bounds
         assert reply["horizon"] == 3
-        assert int(reply["rollout_calls"]) >= 1
+        assert int(reply["rollout_calls"]) == ITERATIONS
         assert reply["dynamics_target"] in {server.target for server in stack.dynamics}
     # Round-robin: both replicas served rollouts of these plans.
     after = [rollouts_served(server) for server in stack.dynamics]
