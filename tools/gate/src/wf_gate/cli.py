@@ -35,7 +35,7 @@ from worldflux.gates import (
 )
 from worldflux.gates.estimate import wall_seconds
 from worldflux.gates.measure import import_families
-from worldflux.gates.settings import DEFAULT_SKILL_HORIZON
+from worldflux.gates.settings import DEFAULT_SKILL_HORIZON, SCHEDULES
 
 DEFAULT_OUTPUT = Path("reports/quality-gates/seed_runs.json")
 # The short measurement of the README's main job: both reference families, three seeds.
@@ -43,14 +43,18 @@ DEFAULT_MODELS = ",".join(models.REFERENCE_FAMILIES)
 DEFAULT_SEEDS = "0,1,2"
 DEFAULT_STEPS = 500
 # `measure` keeps every family's own configuration, tuned for hundreds of thousands of updates.
-# The short main job (`demo`) uses a short-run optimizer unless --config is given; the report
-# records it and its Markdown says that these are not the family's own values. Measured on
-# pendulum, seed 0, 2-core CPU (prediction skill over 10 open-loop steps, see gates.skill):
+# The short main job (`demo`) trains with a short-run optimizer (cosine decay over the run, and
+# the learning rates below) unless --config / --schedule / --steps / --family-steps are given;
+# the report records all of it and its Markdown says these are not the family's own values.
+# Measured on pendulum, 2-core CPU, prediction skill over 10 open-loop steps (gates.skill):
 # DreamerV3's official lr 4e-5 after 1000 warmup steps barely moves in 400 steps, while lr 1e-3
-# without warmup reaches obs skill 44% and reward skill 54% by step 300; TD-MPC2's lr 3e-4 needs
-# about 900 steps before its predictions depend on the actions (+3% error with shuffled actions
-# at step 800, +16% at 900), lr 1e-3 about 400 (+16%; +23% at 500, +58% at 600).
+# without warmup reaches obs skill 44% and reward skill 54% by step 300. TD-MPC2 at its own lr
+# 3e-4 needs about 900 steps before its predictions depend on the actions (+3% error with
+# shuffled actions at step 800, +16% at 900); at lr 1e-3 with a constant rate seed 1 fell back
+# to +0.1% at step 500 after +8% at step 400, with cosine decay it ended at +10% (seed 2: +20%).
 DEMO_CONFIG = ("dreamerv3.lr=1e-3", "dreamerv3.warmup=0", "tdmpc2.lr=1e-3")
+DEMO_FAMILY_STEPS = ("tdmpc2=1000",)
+DEMO_SCHEDULE = "cosine"
 DEFAULT_SCENARIOS = "5x5000,7x10000,10x10000,7x20000,10x20000"
 EXIT_FAIL = 1
 EXIT_ERROR = 2
@@ -137,7 +141,23 @@ def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -
     )
     parser.add_argument("--size", default="ci", help="size for models named without one (ci)")
     parser.add_argument("--seeds", type=_int_list, default=_int_list(DEFAULT_SEEDS))
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per run")
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"training steps per run (default {DEFAULT_STEPS})"
+    )
+    parser.add_argument(
+        "--family-steps",
+        action="append",
+        default=[],
+        metavar="FAMILY=STEPS",
+        help="another step budget for one family (repeatable; recorded in the report)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help="learning rate after each family's warmup: its own constant rate, or cosine decay "
+        "over the run so that a short run ends settled (measure: constant; demo: cosine)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=16)
     parser.add_argument(
@@ -265,7 +285,9 @@ def _settings(args: argparse.Namespace) -> MeasureSettings:
     return MeasureSettings(
         models=model_ids,
         seeds=args.seeds,
-        steps=args.steps,
+        steps=args.steps or DEFAULT_STEPS,
+        family_steps=models.parse_family_steps(args.family_steps),
+        schedule=args.schedule or "constant",
         batch_size=args.batch_size,
         seq_len=args.seq_len,
         eval_batches=args.eval_batches,
@@ -425,6 +447,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.config:  # the short-run optimizer, for the measured families it concerns
         measured = {m.partition(":")[0] for m in models.resolve_models(args.models, args.size)}
         args.config = [c for c in DEMO_CONFIG if c.partition(".")[0] in measured]
+    if args.steps is None and not args.family_steps:
+        measured = {m.partition(":")[0] for m in models.resolve_models(args.models, args.size)}
+        args.family_steps = [f for f in DEMO_FAMILY_STEPS if f.partition("=")[0] in measured]
+    args.schedule = args.schedule or DEMO_SCHEDULE
     if args.min_seeds is None:  # a demo's verdict is over the seeds it ran, not a release's
         args.min_seeds = len(args.seeds)
     report = _measure(args, args.output_dir / DEFAULT_OUTPUT.name, overwrite=True)

@@ -130,6 +130,10 @@ def test_models_resolve_families_aliases_and_sizes() -> None:
         models.parse_config_overrides(["toy.hiden_dim=3"])
     with pytest.raises(ValueError, match="FAMILY.FIELD=VALUE"):
         models.parse_config_overrides(["toy=3"])
+    assert models.parse_family_steps(["toy-wide=7"]) == {"toy": 7}
+    for bad in ("toy", "toy=0", "toy=x"):
+        with pytest.raises(ValueError, match="FAMILY=STEPS"):
+            models.parse_family_steps([bad])
     assert models.resolve_device("cpu") == "cpu"
     assert models.resolve_device("auto") in ("cpu", "cuda")
 

@@ -32,7 +32,9 @@ def render(report: Report, figures: list[Path]) -> str:
         "# Quality-gate report",
         "",
         f"Measured {report.created} with worldflux {report.tool.get('worldflux')}, "
-        f"torch {report.tool.get('torch')}: {len(s.seeds)} seed(s) x {s.steps} steps, "
+        f"torch {report.tool.get('torch')}: {len(s.seeds)} seed(s) x {s.steps} steps"
+        + "".join(f" ({family}: {steps})" for family, steps in sorted(s.family_steps.items()))
+        + f", {s.schedule} learning rate, "
         f"batch {s.batch_size} x {s.seq_len}, device {s.device}, "
         f"{'deterministic' if s.deterministic else 'non-deterministic'}; "
         f"held-out losses over {s.eval_batches} fixed batches.",

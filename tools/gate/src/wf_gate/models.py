@@ -80,6 +80,24 @@ def check_dataset(name: str) -> str:
     return path
 
 
+def parse_family_steps(items: Sequence[str]) -> dict[str, int]:
+    """['tdmpc2=1000'] -> {'tdmpc2': 1000} (aliases resolved)."""
+    out = {}
+    for item in items:
+        family, sep, text = item.partition("=")
+        try:
+            steps = int(text)
+        except ValueError:
+            steps = 0
+        if not sep or not family or steps < 1:
+            raise ValueError(
+                f"--family-steps {item!r}: expected FAMILY=STEPS with STEPS >= 1, "
+                "e.g. tdmpc2=1000"
+            )
+        out[resolve_model_id(family)[0].name] = steps
+    return out
+
+
 def parse_config_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """['dreamer.lr=1e-3', 'dreamerv3.warmup=0'] -> {'dreamerv3': {'lr': 0.001, 'warmup': 0}}.
 

@@ -118,6 +118,7 @@ DATASETS: dict[str, DatasetInfo] = {
             1,
             "continuous",
             "vector",
+            version=2,  # actions shuffled apart from the states they were taken in
         ),
     )
 }

@@ -5,10 +5,12 @@ A gate that passes a model trained on these is measuring the training objective,
 
 - `noise`: i.i.d. Gaussian observations and rewards and uniform actions, with pendulum's
   episode structure (episode count, length, shapes). Every statistic is marginal.
-- `pendulum-shuffled`: the real pendulum transitions (observation, action, reward kept
-  together) in a random order across the whole split, so the next observation is unrelated
-  to the current one and to the action. The marginals, and the reward as a function of the
-  current observation and action, are those of pendulum; the dynamics are gone.
+- `pendulum-shuffled`: the real pendulum rows in a random order across the whole split, so
+  the next observation is unrelated to the current one and to the action. Each observation
+  keeps its reward (a function of that observation, so "reward from the current state" stays
+  learnable); the actions are shuffled on their own, since a behaviour policy's action reveals
+  the state it was taken in and would let a model read the rewards ahead off the actions. The
+  marginals are pendulum's; the dynamics are gone.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ def noise(split: str, seed: int) -> Episodes:
 
 
 def pendulum_shuffled(split: str, seed: int) -> Episodes:
-    """Pendulum's rows permuted across the split; each episode's final padding row stays put
-    (so the episode structure and the zero-padding convention are unchanged)."""
+    """Pendulum's observations (with their rewards) and actions, each permuted across the
+    split; each episode's final padding row stays put (so the episode structure and the
+    zero-padding convention are unchanged)."""
     episodes = classic.pendulum(split, seed)
     rows = np.flatnonzero(~episodes.is_last)
-    order = _rng("pendulum-shuffled", split, seed).permutation(rows)
-    for name in ("obs", "actions", "rewards"):
-        values = getattr(episodes, name)
-        values[rows] = values[order]
+    rng = _rng("pendulum-shuffled", split, seed)
+    states, actions = rng.permutation(rows), rng.permutation(rows)
+    episodes.obs[rows] = episodes.obs[states]
+    episodes.rewards[rows] = episodes.rewards[states]
+    episodes.actions[rows] = episodes.actions[actions]
     episodes.check()
     return episodes

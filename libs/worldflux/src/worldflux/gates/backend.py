@@ -29,6 +29,8 @@ class TrainSpec:
     seed: int
     device: str
     deterministic: bool
+    # After the family's warmup: "constant" (the family's own) or "cosine" decay over the run.
+    schedule: str = "constant"
 
 
 @dataclass
@@ -71,6 +73,7 @@ class LibraryBackend:
             seed=spec.seed,
             device=spec.device,
             deterministic=spec.deterministic,
+            schedule=spec.schedule,
             progress=False,
             tensorboard=False,
         )

@@ -55,3 +55,14 @@ def test_settings_reject_nonsense() -> None:
     MeasureSettings(seq_len=3)  # the shortest that holds a context step and two to predict
     with pytest.raises(ValueError, match="skill_horizon must be >= 1"):
         MeasureSettings(skill_horizon=0)
+    assert MeasureSettings(seq_len=8).skill_horizon == 6  # the default shortened to fit
+    assert MeasureSettings(seq_len=16).skill_horizon == 10
+    with pytest.raises(ValueError, match="skill_horizon 7 needs seq_len >= 9"):
+        MeasureSettings(seq_len=8, skill_horizon=7)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        MeasureSettings(schedule="linear")
+    with pytest.raises(ValueError, match="family steps must be >= 1"):
+        MeasureSettings(family_steps={"tdmpc2": 0})
+    budget = MeasureSettings(steps=500, family_steps={"tdmpc2": 1000})
+    assert budget.steps_for("tdmpc2") == 1000 and budget.steps_for("dreamerv3") == 500
+    assert "family_steps differs" in " ".join(budget.incompatibilities(MeasureSettings(steps=500)))

@@ -105,7 +105,7 @@ def execute(
         dataset=job.dataset,
         seed=job.seed,
         rerun=job.rerun,
-        steps=settings.steps,
+        steps=settings.steps_for(family),
         device=settings.device,
         batch_size=settings.batch_size,
         seq_len=settings.seq_len,
@@ -139,21 +139,22 @@ def execute(
 
         record.initial = timed_eval(model, heldout)
         record.curve.append((0, record.initial.total))
-        marks = set(curve_steps(settings.steps, settings.curve_points))
+        marks = set(curve_steps(record.steps, settings.curve_points))
 
         def on_step(step: int) -> None:
             if step in marks:
                 record.curve.append((step, timed_eval(model, heldout).total))
             if progress is not None:
-                progress(job.run_id, step, settings.steps)
+                progress(job.run_id, step, record.steps)
 
         spec = TrainSpec(
-            settings.steps,
+            record.steps,
             settings.batch_size,
             settings.seq_len,
             job.seed,
             settings.device,
             settings.deterministic,
+            settings.schedule,
         )
         eval_before_train = eval_seconds
         try:
@@ -169,7 +170,7 @@ def execute(
         else:  # curve evaluations ran inside the backend's clock: charge them to evaluation
             record.train_seconds = max(0.0, outcome.seconds - (eval_seconds - eval_before_train))
         record.final = timed_eval(model, heldout)
-        record.curve.append((settings.steps, record.final.total))
+        record.curve.append((record.steps, record.final.total))
         record.loss_drop = loss_drop(record.initial.total, record.final.total)
         t0 = time.perf_counter()
         record.skill = skill.measure_skill(

@@ -229,3 +229,12 @@ def test_check_payload(payload: object, expected: object) -> None:
         assert result.passed and result.values == {"horizon": 3}
     else:
         assert result.passed is False and str(expected) in result.detail
+
+
+def test_family_steps_and_the_schedule_reach_the_training_loop(tmp_path: Path) -> None:
+    own = MeasureSettings(**{**SETTINGS.to_dict(), "steps": 20, "family_steps": {"toy": 6}})
+    record = execute(JOB, own, GateSettings(), LibraryBackend(), None, tmp_path)
+    assert record.steps == 6 and record.steps_done == 6 and record.curve[-1][0] == 6
+    cosine = MeasureSettings(**{**own.to_dict(), "schedule": "cosine"})
+    decayed = execute(JOB, cosine, GateSettings(), LibraryBackend(), None, tmp_path)
+    assert decayed.initial == record.initial and decayed.final != record.final

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 DEFAULT_SKILL_HORIZON = 10
+SCHEDULES = ("constant", "cosine")
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
@@ -51,6 +52,11 @@ class MeasureSettings:
     # family -> config field overrides (e.g. a short run's learning rate), recorded so that a
     # report always says when a family was not measured with its own configuration.
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # family -> its own step budget (the policy's steps per family); others train `steps`.
+    family_steps: dict[str, int] = field(default_factory=dict)
+    # Learning rate after the family's warmup: "constant" (the family's own schedule) or
+    # "cosine" decay over the run, so that a short run ends on a settled model.
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         self.overrides = {k: dict(v) for k, v in self.overrides.items()}
@@ -58,6 +64,11 @@ class MeasureSettings:
         self.seeds = [int(s) for s in self.seeds]
         self.checks = list(self.checks)
         self.datasets = dict(self.datasets)
+        self.family_steps = {k: int(v) for k, v in self.family_steps.items()}
+        if any(v < 1 for v in self.family_steps.values()):
+            raise ValueError(f"family steps must be >= 1, got {self.family_steps}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.skill_horizon is None:
             self.skill_horizon = max(1, min(DEFAULT_SKILL_HORIZON, int(self.seq_len) - 2))
         for name in ("steps", "batch_size", "seq_len", "eval_batches", "skill_horizon"):
@@ -83,6 +94,10 @@ class MeasureSettings:
         if unknown:
             raise ValueError(f"unknown checks {unknown}; known: {', '.join(RUN_CHECKS)}")
 
+    def steps_for(self, family: str) -> int:
+        """The training steps of one family's runs."""
+        return self.family_steps.get(family, self.steps)
+
     @property
     def open_loop_steps(self) -> int:
         """skill_horizon as resolved in __post_init__."""
@@ -101,6 +116,8 @@ class MeasureSettings:
         "deterministic",
         "checks",
         "overrides",
+        "family_steps",
+        "schedule",
     )
 
     def incompatibilities(self, other: MeasureSettings) -> list[str]:

@@ -269,16 +269,20 @@ def measure_skill(
     shuffled_acc = {n: _Accumulator() for n in names}
     device = model.device
     generator = torch.Generator().manual_seed(SHUFFLE_SEED)
-    with eval_mode(model), torch.no_grad(), isolated_rng(EVAL_SEED, device):
-        for batch in heldout_batches(
-            heldout, settings.batches, settings.batch_size, settings.seq_len
+    with eval_mode(model), torch.no_grad():
+        for index, batch in enumerate(
+            heldout_batches(heldout, settings.batches, settings.batch_size, settings.seq_len)
         ):
             window = Window(batch.to(device), horizon)
             actions = window.future_actions
-            runs = [(true_acc, predict(model, window, actions))]
+            # Common random numbers: a stochastic model draws the same noise with the true and
+            # the shuffled actions, so their difference is the actions' doing, not sampling's.
+            with isolated_rng(EVAL_SEED + index, device):
+                runs = [(true_acc, predict(model, window, actions))]
             if acts_matter:
                 wrong = shuffled(actions, generator)
-                runs.append((shuffled_acc, predict(model, window, wrong)))
+                with isolated_rng(EVAL_SEED + index, device):
+                    runs.append((shuffled_acc, predict(model, window, wrong)))
             for accumulators, pred in runs:
                 for name in names:
                     errors = METRICS[name](window, pred, baselines)
