@@ -40,8 +40,11 @@ def cache(tmp_path_factory) -> Path:
     return path
 
 
-def run_ddp(out: Path, cache: Path, *extra: str, timeout: float = 240) -> Path:
-    """torchrun with 2 ranks of ddp_smoke; the whole process group is killed on a timeout."""
+def run_ddp(
+    out: Path, cache: Path, *extra: str, timeout: float = 240, expect_failure: bool = False
+) -> tuple[Path, str]:
+    """torchrun with 2 ranks of ddp_smoke: (out, stderr). It must exit 0 (non-zero with
+    expect_failure); the whole process group is killed on a timeout."""
     env = {
         **os.environ,
         # The ranks need this interpreter's import path (a Pants test runs from a PEX).
@@ -82,8 +85,8 @@ def run_ddp(out: Path, cache: Path, *extra: str, timeout: float = 240) -> Path:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
         pytest.fail(f"torchrun still running after {timeout}s (a rank hung):\n{stderr[-4000:]}")
-    assert proc.returncode == 0, stdout[-4000:] + stderr[-8000:]
-    return out
+    assert (proc.returncode != 0) == expect_failure, stdout[-4000:] + stderr[-8000:]
+    return out, stderr
 
 
 def reports(out: Path) -> list[dict]:
@@ -97,15 +100,8 @@ def safetensors(out: Path, kind: str) -> list[dict[str, torch.Tensor]]:
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory, cache) -> Path:
     out = tmp_path_factory.mktemp("toy")
-    return run_ddp(
-        out,
-        cache,
-        "--steps",
-        str(TOY_STEPS),
-        "--record",
-        "--output-dir",
-        str(out / "train"),
-    )
+    steps = ("--steps", str(TOY_STEPS))
+    return run_ddp(out, cache, *steps, "--record", "--output-dir", str(out / "train"))[0]
 
 
 def test_two_process_ddp_keeps_replicas_identical(toy_run):
@@ -189,12 +185,27 @@ def test_a_checkpoint_of_two_processes_does_not_resume_in_one(toy_run, cache):
         Trainer(model, config, data)
 
 
+def test_a_checkpoint_of_one_process_does_not_resume_in_two(tmp_path, cache):
+    data = load_dataset("pendulum", "heldout", cache_dir=cache)
+    model = create_world_model("toy:ci", **data.spec.model_kwargs())
+    train = tmp_path / "train"
+    config = TrainerConfig(
+        steps=2, batch_size=8, seq_len=8, eval_batches=0, progress=False, output_dir=train
+    )
+    Trainer(model, config, data).fit()
+    _, stderr = run_ddp(
+        tmp_path / "out", cache, "--steps", "4", "--output-dir", str(train), expect_failure=True
+    )
+    assert "written by 1 process(es), this run has 2" in stderr, stderr[-4000:]
+    assert json.loads((train / "checkpoint" / "trainer.json").read_text())["step"] == 2
+
+
 def test_real_family_buffers_are_broadcast_from_rank_0(tmp_path, cache):
     """DreamerV3's return-normalisation buffers follow each rank's batches: only the broadcast
     after every step keeps the replicas equal (deleting it leaves retnorm.lo/hi different)."""
     # The ranks import the family by name: under Pants there are no entry points to find it.
     family = ("--plugin", "worldflux.models.dreamerv3", "--model", "dreamerv3:ci")
-    out = run_ddp(tmp_path, cache, *family, "--steps", "3", "--record")
+    out, _ = run_ddp(tmp_path, cache, *family, "--steps", "3", "--record")
     recorded = safetensors(out, "steps")
     buffers = [k for k in recorded[0] if ".buffers." in k]
     assert buffers, "no buffer was broadcast"
@@ -212,7 +223,7 @@ def test_real_family_buffers_are_broadcast_from_rank_0(tmp_path, cache):
 
 
 def test_nan_on_one_rank_stops_every_rank_at_that_step(tmp_path, cache):
-    out = run_ddp(tmp_path, cache, "--steps", "6", "--nan-rank", "1", "--nan-step", "3")
+    out, _ = run_ddp(tmp_path, cache, "--steps", "6", "--nan-rank", "1", "--nan-step", "3")
     first, second = reports(out)
     assert second["error"] == "NonFiniteLossError", second
     assert second["message"] == "loss component 'total' is nan at step 3"
