@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -260,6 +261,40 @@ def test_idle_control_streams_are_capped_and_timed_out(stack: Stack) -> None:
         release.set()
         channel.close()
     stack.record("10 idle Control streams with a token", "8 open then CANCELLED at idle, 2 refused")
+
+
+def test_unary_calls_that_never_send_their_message_cannot_starve_the_planner(
+    stack: Stack,
+) -> None:
+    release = threading.Event()
+
+    def nothing() -> Iterator[bytes]:
+        release.wait(30)
+        return
+        yield b""
+
+    channel = grpc.insecure_channel(stack.planner.target)
+    methods = ["/worldflux.v1.PlannerService/Plan"] * 24 + ["/grpc.health.v1.Health/Check"] * 8
+    raw: list[Any] = [channel.stream_unary(m) for m in methods]  # bytes in, bytes out
+    calls: list[grpc.Future] = [call.future(nothing(), timeout=30) for call in raw]
+    try:
+        time.sleep(0.3)
+        # Calls over the waiting share are let go after 0.1 s each, but they are queued ahead
+        # of this check on the 4 health threads: it waits for them (measured, bounded).
+        check = health_check_s(stack.planner.target)
+        assert check < 2.0
+        stack.plan_s()
+        for call in calls:  # each is cancelled after its time, none left hanging
+            with pytest.raises(grpc.RpcError) as info:
+                call.result(timeout=10)
+            assert info.value.code() == grpc.StatusCode.CANCELLED
+    finally:
+        release.set()
+        channel.close()
+    stack.record(
+        "32 unary calls that never send their message",
+        f"health Check answered in {check:.2f} s; all CANCELLED within 5 s",
+    )
 
 
 # -- 2/5. admission and deadlines ---------------------------------------------------------------

@@ -82,6 +82,12 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_port: int) -> 
         help="cancel a stream with no message either way for this long",
     )
     net.add_argument(
+        "--first-message-s",
+        type=float,
+        default=StreamLimits.first_message_s,
+        help="a unary call whose request message has not come by then is cancelled",
+    )
+    net.add_argument(
         "--max-connection-age-s",
         type=float,
         default=300.0,
@@ -155,6 +161,7 @@ def server_config_from_args(args: argparse.Namespace, prog: str) -> ServerConfig
             max_streams=args.max_streams,
             max_streams_per_peer=args.max_streams_per_peer,
             idle_timeout_s=args.stream_idle_s,
+            first_message_s=args.first_message_s,
         )
     except ValueError as err:
         raise StartupError(f"{prog}: {err}") from None

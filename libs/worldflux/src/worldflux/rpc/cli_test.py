@@ -103,11 +103,13 @@ def test_stream_and_metrics_flags_reach_the_config() -> None:
         server_args(
             "--max-streams", "5", "--max-streams-per-peer", "2", "--stream-idle-s", "7",
             "--metrics-host", "127.0.0.2", "--max-connection-age-s", "0",
+            "--first-message-s", "2.5",
         ),
         "wf-x",
     )  # fmt: skip
     assert (config.streams.max_streams, config.streams.max_streams_per_peer) == (5, 2)
     assert config.streams.idle_timeout_s == 7 and config.metrics_host == "127.0.0.2"
     assert config.max_connection_age_s is None
+    assert config.streams.first_message_s == 2.5
     with pytest.raises(StartupError, match="stream caps must be >= 1"):
         server_config_from_args(server_args("--max-streams", "0"), "wf-x")

@@ -217,7 +217,7 @@ class RunningServer:
 
 def start_server(name: str, services: Sequence[Service], config: ServerConfig) -> RunningServer:
     metrics = ServiceMetrics(name)
-    guard = StreamGuard(config.streams, name)
+    guard = StreamGuard(config.streams, name, workers=config.max_workers)
     interceptors: list[grpc.ServerInterceptor] = [
         guard,  # outermost: its pool and flags are what gRPC sees
         MetricsInterceptor(metrics),

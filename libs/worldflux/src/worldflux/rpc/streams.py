@@ -12,7 +12,13 @@ is the outermost server interceptor and gives each kind of call its own room:
   still counts against the caps, because each open Watch counts for gRPC's concurrency limit;
 - health Check runs on a tiny pool of its own, so probes answer while every worker is busy;
 - a client-streaming call with no message in either direction for `idle_timeout_s` is
-  cancelled (one reaper thread per server, not a timer per stream).
+  cancelled (one reaper thread per server, not a timer per stream);
+- a unary call whose request message does not come (headers sent, body never) would hold a
+  worker while gRPC waits for it. Every unary-request handler is therefore served as a
+  client-streaming one that reads its single message itself: at most half of a pool's threads
+  wait for messages at once (`Intake`), each for at most `first_message_s`, and a call over that
+  share gets only `over_share_s` before it is cancelled. A message that arrives with its headers,
+  as every normal client's does, is not delayed at all.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ class StreamLimits:
     max_streams: int = 16
     max_streams_per_peer: int = 8
     idle_timeout_s: float = 60.0
-    health_workers: int = 2
+    health_workers: int = 4
+    # How long a unary call may take to send its request message (see the module docstring).
+    first_message_s: float = 5.0
+    over_share_s: float = 0.1
 
     def __post_init__(self) -> None:
         if self.max_streams < 1 or self.max_streams_per_peer < 1:
@@ -45,8 +54,11 @@ class StreamLimits:
                 f"stream caps must be >= 1, got max_streams={self.max_streams}, "
                 f"max_streams_per_peer={self.max_streams_per_peer}"
             )
-        if self.idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s must be positive, got {self.idle_timeout_s}")
+        for name in ("idle_timeout_s", "first_message_s", "over_share_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.health_workers < 2:
+            raise ValueError(f"health_workers must be >= 2, got {self.health_workers}")
 
 
 def peer_host(peer: str) -> str:
@@ -88,18 +100,27 @@ def _make(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.
 
 
 class _IdleReaper:
-    """Cancels registered calls that saw no message for their idle timeout."""
+    """Cancels registered calls that saw no message for their timeout."""
 
     def __init__(self, idle_timeout_s: float) -> None:
         self.idle_timeout_s = idle_timeout_s
-        self._last: dict[int, tuple[grpc.ServicerContext, float]] = {}
+        self._last: dict[int, tuple[grpc.ServicerContext, float, float, str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def touch(self, key: int, context: grpc.ServicerContext) -> None:
+    def touch(
+        self,
+        key: int,
+        context: grpc.ServicerContext,
+        timeout_s: float | None = None,
+        reason: str = "stream idle",
+    ) -> None:
+        """(Re)start the call's clock: cancelled after `timeout_s` (the idle timeout by default)
+        unless touched again."""
+        timeout = self.idle_timeout_s if timeout_s is None else timeout_s
         with self._lock:
-            self._last[key] = (context, time.monotonic())
+            self._last[key] = (context, time.monotonic(), timeout, reason)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="wf-stream-reaper", daemon=True
@@ -111,31 +132,54 @@ class _IdleReaper:
             self._last.pop(key, None)
 
     def _run(self) -> None:
-        period = min(0.25, self.idle_timeout_s / 4)
-        while not self._stop.wait(period):
+        while not self._stop.wait(0.05):
             now = time.monotonic()
             with self._lock:
-                idle = [
-                    (key, ctx)
-                    for key, (ctx, seen) in self._last.items()
-                    if now - seen > self.idle_timeout_s
+                due = [
+                    (key, ctx, timeout, reason)
+                    for key, (ctx, seen, timeout, reason) in self._last.items()
+                    if now - seen > timeout
                 ]
-                for key, _ in idle:
+                for key, *_ in due:
                     del self._last[key]
-            for _, context in idle:
+            for _, context, timeout, reason in due:
                 # set_details is what the log shows; the client sees CANCELLED.
-                context.set_details(f"stream idle for more than {self.idle_timeout_s:g}s")
+                context.set_details(f"{reason} for more than {timeout:g}s")
                 context.cancel()
 
     def close(self) -> None:
         self._stop.set()
 
 
+class Intake:
+    """Unary calls waiting for their request message in one pool: at most `share` at once get
+    the full `first_message_s`; the others only `over_share_s` (a normal client's message is
+    already there, so only a slow or malicious one waits at all)."""
+
+    def __init__(self, share: int) -> None:
+        self.share = max(1, share)
+        self.waiting = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Count one more waiting call; True when it is within the share."""
+        with self._lock:
+            self.waiting += 1
+            return self.waiting <= self.share
+
+    def leave(self) -> None:
+        with self._lock:
+            self.waiting -= 1
+
+
 class StreamGuard(grpc.ServerInterceptor):
     """Outermost interceptor: pools, caps and idle timeouts for streams (module docstring)."""
 
-    def __init__(self, limits: StreamLimits, name: str = "wf") -> None:
+    def __init__(self, limits: StreamLimits, name: str = "wf", workers: int = 8) -> None:
         self.limits = limits
+        # Half of each pool at most waits for slow request messages.
+        self.intake = Intake(workers // 2)
+        self.health_intake = Intake(limits.health_workers // 2)
         self.stream_pool = futures.ThreadPoolExecutor(
             max_workers=limits.max_streams, thread_name_prefix=f"{name}-stream"
         )
@@ -258,15 +302,87 @@ class StreamGuard(grpc.ServerInterceptor):
         run.experimental_thread_pool = self.health_pool  # type: ignore[attr-defined]
         return _make(handler, run)
 
+    def _read_request(
+        self, requests: Iterator[Any], context: grpc.ServicerContext, intake: Intake
+    ) -> Any:
+        """The single request message of a unary call, waited for within the intake's terms."""
+        key = id(context)
+        within = intake.enter()
+        timeout = self.limits.first_message_s if within else self.limits.over_share_s
+        self._reaper.touch(key, context, timeout, "no request message")
+        try:
+            # Raises gRPC's own RpcError when the call is cancelled while waiting (by the reaper
+            # or the client); gRPC knows it and ends the call quietly.
+            message = next(requests, None)
+        finally:
+            self._reaper.forget(key)
+            intake.leave()
+        if message is None:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "a unary call needs one request message"
+            )
+        return message
+
+    def _unary_as_stream(
+        self, handler: grpc.RpcMethodHandler, intake: Intake
+    ) -> grpc.RpcMethodHandler:
+        """`handler` (unary request) served as a client-streaming handler that reads its one
+        message itself, so that waiting for it is bounded (module docstring)."""
+        behavior = _behavior(handler)
+        deserialize = handler.request_deserializer
+        read = self._read_request
+
+        def parse(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            raw = read(requests, context, intake)
+            return deserialize(raw) if deserialize is not None else raw
+
+        if _is_non_blocking(behavior):
+
+            def run_non_blocking(
+                requests: Iterator[Any], context: grpc.ServicerContext, *rest: Any, **kw: Any
+            ) -> Any:
+                return behavior(parse(requests, context), context, *rest, **kw)
+
+            run_non_blocking.experimental_non_blocking = True  # type: ignore[attr-defined]
+            pool = getattr(behavior, "experimental_thread_pool", None)
+            run_non_blocking.experimental_thread_pool = pool  # type: ignore[attr-defined]
+            body: Callable[..., Any] = run_non_blocking
+        else:
+
+            def run(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                return behavior(parse(requests, context), context)
+
+            run.experimental_thread_pool = getattr(  # type: ignore[attr-defined]
+                behavior, "experimental_thread_pool", None
+            )
+            body = run
+        make = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.response_streaming
+            else grpc.stream_unary_rpc_method_handler
+        )
+        return make(
+            body, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
+        handler = self._guard(continuation(handler_call_details), handler_call_details.method)
+        if handler is None or handler.request_streaming:
+            return handler
+        health = handler_call_details.method == HEALTH_CHECK
+        return self._unary_as_stream(handler, self.health_intake if health else self.intake)
+
+    def _guard(
+        self, handler: grpc.RpcMethodHandler | None, method: str
+    ) -> grpc.RpcMethodHandler | None:
+        """Pools and caps by kind of call (module docstring)."""
         if handler is None:
             return None
-        if handler_call_details.method == HEALTH_CHECK:
+        if method == HEALTH_CHECK:
             return self._health_check(handler)
         if not (handler.request_streaming or handler.response_streaming):
             return handler

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -196,3 +197,68 @@ def test_idle_stream_is_cancelled_after_the_idle_timeout(start_dynamics: StartDy
         assert len(replies) == 6
     finally:
         streams.close()
+
+
+def half_open(channel: grpc.Channel, method: str, release: threading.Event) -> grpc.Future:
+    """A unary call whose headers are sent but whose request message never is."""
+
+    def nothing() -> Iterator[bytes]:
+        release.wait(30)
+        return
+        yield b""
+
+    call: Any = channel.stream_unary(method)  # bytes in, bytes out
+    return call.future(nothing(), timeout=30)  # type: ignore[no-any-return]
+
+
+def test_unary_calls_without_their_message_cannot_hold_every_worker(
+    start_dynamics: StartDynamics,
+) -> None:
+    """12 half-open GetSpec and 6 half-open health Checks (more than both pools' threads): the
+    server still answers at once, and each half-open call is cancelled after its time."""
+    limits = StreamLimits(first_message_s=1.5, over_share_s=0.3)
+    server = start_dynamics(streams=limits, max_workers=8)
+    release = threading.Event()
+    channel = grpc.insecure_channel(target(server))
+    try:
+        start = time.monotonic()
+        method = "/worldflux.v1.DynamicsService/GetSpec"
+        calls = [half_open(channel, method, release) for _ in range(12)]
+        calls += [half_open(channel, "/grpc.health.v1.Health/Check", release) for _ in range(6)]
+        ended: list[float] = []
+        for call in calls:
+            call.add_done_callback(lambda _: ended.append(time.monotonic() - start))
+        time.sleep(0.2)
+        assert check_s(server.port) < 1.0
+        with RemoteDynamics(target(server), timeout_s=2) as remote:
+            assert remote.spec.family == "toy"
+        # Within the share (4 of 8 workers, 2 of 4 health threads) a call waits first_message_s,
+        # beyond it over_share_s; then it is cancelled, never left hanging.
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as info:
+                call.result(timeout=5)
+            assert info.value.code() == grpc.StatusCode.CANCELLED
+        assert len(ended) == 18 and max(ended) < 1.5 + 1.0
+        # 4 + 2 within the share waited about 1.5 s; the other 12 were let go early.
+        assert sum(1 for t in ended if t < 1.4) == 12, sorted(ended)
+    finally:
+        release.set()
+        channel.close()
+    # A unary call that half-closes without a message is the caller's error.
+    with grpc.insecure_channel(target(server)) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            channel.stream_unary("/worldflux.v1.DynamicsService/GetSpec")(iter(()), timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "needs one request message" in (info.value.details() or "")
+
+
+def test_intake_share_is_exact() -> None:
+    from worldflux.rpc.streams import Intake
+
+    intake = Intake(2)
+    assert [intake.enter() for _ in range(3)] == [True, True, False]
+    intake.leave()
+    intake.leave()
+    assert intake.enter() is True
+    with pytest.raises(ValueError, match="first_message_s must be positive"):
+        StreamLimits(first_message_s=0)
