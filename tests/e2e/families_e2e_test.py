@@ -39,6 +39,7 @@ from worldflux.core import (
     list_models,
 )
 from worldflux.planners import InProcessDynamics, make_planner
+from worldflux.rpc.remote import RemoteDynamics
 
 HORIZON = 3
 # The planner service's flags, and the same settings for make_planner in this process.
@@ -242,3 +243,35 @@ def test_remote_plan_equals_in_process_plan_bit_for_bit(tmp_path, model_id: str)
             f"{float((got.double() - want.double()).abs().max())}"
         )
     assert isinstance(remote[1], torch.Tensor) and torch.equal(remote[1], remote[0])
+
+
+def test_remote_tdmpc2_dynamics_equal_in_process_where_it_draws_nothing(tmp_path) -> None:
+    """Below the planner, without the RNG defect: RemoteDynamics against a dynamics service must
+    return what InProcessDynamics returns, bit for bit, for every output TD-MPC2 computes without
+    random numbers (checked here: the same under any global seed): the encoding, the latent
+    rollout and the rewards (its terminal values use a random pair of Q heads and policy noise).
+    DreamerV3 has no such output that depends on the input: its encoding samples the stochastic
+    half, and the deterministic half is the initial recurrent state, the same for every input."""
+    model = perturbed_model("tdmpc2:ci")
+    path = model.save_pretrained(tmp_path / "model")
+    dynamics = procs.dynamics("--checkpoint", str(path), name="dynamics-det-tdmpc2")
+    obs = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    actions = torch.rand(4, HORIZON, 1, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    local = InProcessDynamics(model)
+    want_state = local.encode(obs)
+    want = local.rollout(want_state, actions)
+    try:
+        procs.start_all(dynamics)
+        with RemoteDynamics(dynamics.target, timeout_s=60) as remote:
+            got_state = remote.encode(obs)
+            # The same state on both sides, so the rollouts differ only if the wire changes them.
+            got = remote.rollout(want_state, actions)
+    finally:
+        dynamics.stop(5)
+    assert torch.equal(got_state.tensors["z"], want_state.tensors["z"]), "encode z"
+    assert torch.equal(got.latents["z"], want.latents["z"]), "rollout latents z"
+    assert torch.equal(got.rewards, want.rewards), "rollout rewards"
+    # The comparison has power: other observations and other actions give other answers.
+    other = local.encode(torch.randn(4, 3, generator=torch.Generator().manual_seed(7)))
+    assert not torch.equal(other.tensors["z"], want_state.tensors["z"])
+    assert not torch.equal(local.rollout(want_state, -actions).rewards, want.rewards)
