@@ -6,10 +6,12 @@ previous checkpoint, resume from it, and finish exactly like a run that was neve
 """
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import plugin_family.toy_family  # noqa: F401  (registers "toy"; the child process imports it too)
@@ -19,7 +21,7 @@ from plugin_family.toy_family import ToyConfig, ToyWorldModel
 
 from worldflux.datasets import load_dataset
 from worldflux.serialization import atomic as atomic_module
-from worldflux.serialization import previous_path
+from worldflux.serialization import previous_path, recover_directory
 from worldflux.training import Trainer, TrainerConfig, seed_everything
 from worldflux.training.checkpoint import has_checkpoint, read_checkpoint
 
@@ -145,3 +147,51 @@ def test_failed_second_rename_keeps_the_checkpoint_for_resume(tmp_path, cache, m
     assert resumed.step == 4
     for name, value in resumed.model.state_dict().items():
         assert torch.equal(value, saved[name]), name
+
+
+# Saves checkpoints of about 4 MB in a loop (step N holds a tensor filled with N), printing
+# "saved N" after each, until it is killed.
+SAVER = textwrap.dedent("""
+    import sys
+    import torch
+    from worldflux.training.checkpoint import has_checkpoint, read_checkpoint, write_checkpoint
+
+    path = sys.argv[1]
+    step = read_checkpoint(path)[0]["step"] if has_checkpoint(path) else 0
+    while True:
+        step += 1
+        tensors = {"model": {"w": torch.full((1024, 1024), float(step))}}
+        write_checkpoint(path, {"step": step}, tensors)
+        print("saved", step, flush=True)
+    """)
+
+
+def test_sigkill_at_random_moments_always_leaves_the_last_saved_checkpoint(tmp_path):
+    """Kills land wherever they land (writing, between the renames, removing the old copy):
+    after each, the checkpoint that was last reported saved, or a later one, must read back whole
+    (every file's sha256 checked) with consistent contents, and the next writer recovers."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    path = tmp_path / "checkpoint"
+    delays = random.Random(0)
+    for _ in range(4):
+        saver = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert saver.stdout is not None and saver.stderr is not None
+        first = saver.stdout.readline()  # one save completed: the loop is running
+        assert first.startswith("saved "), first + saver.stderr.read()
+        time.sleep(delays.uniform(0.0, 0.3))
+        saver.send_signal(signal.SIGKILL)
+        rest, _ = saver.communicate(timeout=60)
+        assert saver.returncode == -signal.SIGKILL
+        reported = int((first + rest).split()[-1])  # the last "saved N" line
+        assert has_checkpoint(path)
+        state, tensors = read_checkpoint(path)
+        assert state["step"] >= reported
+        assert torch.equal(tensors["model"]["w"], torch.full((1024, 1024), float(state["step"])))
+        recover_directory(path)  # what the next writer does first
+        assert path.is_dir() and not previous_path(path).exists()
