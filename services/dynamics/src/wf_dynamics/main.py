@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory one Rollout/Propose may need, estimated from the model before it runs",
     )
     limits.add_argument(
+        "--max-request-s",
+        type=float,
+        default=DynamicsLimits.max_request_s,
+        help="model time one Rollout may take, estimated from a rollout timed at start-up",
+    )
+    limits.add_argument(
         "--chunk-mb",
         type=float,
         default=DynamicsLimits.chunk_mb,
@@ -135,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             max_request_mb=args.max_request_mb,
             chunk_mb=args.chunk_mb,
             max_queued=args.max_queued,
+            max_request_s=args.max_request_s,
         )
     except ValueError as err:
         raise SystemExit(f"wf-dynamics: {err}") from None

@@ -244,3 +244,51 @@ def test_propose_is_sized_before_work(start_dynamics: StartDynamics) -> None:
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "ProposeRequest: the answer would be" in (info.value.details() or "")
             assert time.monotonic() - start < 1.0
+
+
+def test_model_time_is_estimated_before_work(start_dynamics: StartDynamics) -> None:
+    import dataclasses
+
+    servicer = DynamicsServicer(counting_toy())
+    assert servicer.step_seconds > 0  # measured at start-up
+    servicer.limits = dataclasses.replace(
+        servicer.limits, max_request_s=16 * 4 * servicer.step_seconds
+    )
+    server = start_dynamics(servicer=servicer)
+    with grpc.insecure_channel(target(server)) as channel:
+        stub = dynamics_pb2_grpc.DynamicsServiceStub(channel)
+        assert stub.Rollout(rollout_request(16, 4), timeout=10).rewards.shape == [16, 4]
+        CountingToy.calls = 0
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Rollout(rollout_request(17, 4), timeout=10)  # one candidate over
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "of model time (17 x 4 candidate-steps" in (info.value.details() or "")
+        assert CountingToy.calls == 0
+
+
+class _Caller:
+    """A caller that stays: what _chunked_rollout asks of a gRPC context."""
+
+    def is_active(self) -> bool:
+        return True
+
+    def time_remaining(self) -> None:
+        return None
+
+
+def test_omitted_latents_are_not_kept_between_chunks() -> None:
+    """With omit_latents the chunks keep width-0 placeholders only: the answer's memory is
+    rewards and values, not N x H x latent width (4 GB for the issue's tdmpc2 request)."""
+    model = counting_toy()
+    servicer = DynamicsServicer(model)
+    state = model.encode(torch.zeros(1, 3))
+    actions = torch.zeros(10, 5, 2)
+    omitted = servicer._chunked_rollout(
+        _Caller(), state, actions, 3, names=["z"], keep=[]  # type: ignore[arg-type]
+    )
+    assert omitted.latents["z"].shape == (10, 5, 0)
+    assert omitted.rewards is not None and omitted.rewards.shape == (10, 5)
+    kept = servicer._chunked_rollout(
+        _Caller(), state, actions, 3, names=["z"], keep=["z"]  # type: ignore[arg-type]
+    )
+    assert kept.latents["z"].shape == (10, 5, LATENT)

@@ -14,6 +14,7 @@ deadline or cancellation stops it between chunks.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -47,6 +48,8 @@ from worldflux.rpc.errors import RequestTooLargeError
 from worldflux.rpc.server import Service, guarded
 from worldflux.v1 import dynamics_pb2, tensor_pb2
 
+# The start-up rollout timed for the time estimate: small, so that it costs milliseconds.
+PROBE_CANDIDATES, PROBE_HORIZON = 32, 4
 OBS_DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "int64": torch.int64}
 SERVICE_DESCRIPTOR = dynamics_pb2.DESCRIPTOR.services_by_name["DynamicsService"]
 
@@ -68,9 +71,11 @@ class DynamicsLimits:
     chunk_mb: float = 64.0
     # Calls that may wait for the model while another runs; the next is refused at once.
     max_queued: int = 4
+    # Model time one Rollout may take, estimated from a rollout timed at start-up.
+    max_request_s: float = 120.0
 
     def __post_init__(self) -> None:
-        for name in ("max_reply_mb", "max_request_mb", "chunk_mb"):
+        for name in ("max_reply_mb", "max_request_mb", "chunk_mb", "max_request_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DynamicsLimits.{name} must be positive")
 
@@ -108,21 +113,46 @@ class DynamicsServicer:
         }
         self.action_width = max(1, self.spec.action.dim or 1)
         self.latent_widths = self._probe_rollout_widths(probe)
+        self.step_seconds = self._probe_step_seconds(probe)
+
+    def _probe_action(self, n: int, h: int) -> torch.Tensor | None:
+        spec = self.spec.action
+        if spec.is_indexed:
+            return torch.zeros((n, h), dtype=torch.long, device=self.device)
+        if spec.kind in (ActionKind.CONTINUOUS, ActionKind.LATENT):
+            return torch.zeros((n, h, spec.dim), device=self.device)
+        return None
+
+    def _probe_step_seconds(self, state: LatentState) -> float:
+        """Seconds per candidate-step of a small rollout (the fastest of 3): the time estimate
+        of larger ones, pessimistic because batching makes big rollouts cheaper per step. 0 when
+        the family cannot roll out a zero action (no time estimate then)."""
+        n, h = PROBE_CANDIDATES, PROBE_HORIZON
+        action = self._probe_action(n, h)
+        if action is None:
+            return 0.0
+        expanded = state.repeat_interleave(n)
+        best = float("inf")
+        try:
+            for _ in range(3):
+                start = time.perf_counter()
+                with torch.inference_mode():
+                    self.model.rollout(expanded, action)
+                best = min(best, time.perf_counter() - start)
+        except Exception:  # (as in _probe_rollout_widths)
+            return 0.0
+        return best / (n * h)
 
     def _probe_rollout_widths(self, state: LatentState) -> dict[str, int]:
         """Elements per candidate and step of each rollout latent, from a one-step rollout (the
         state's own widths when the family cannot roll out a zero action)."""
         widths = {name: math.prod(shape) for name, (shape, _) in self.state_layout.items()}
-        spec = self.spec.action
-        if spec.is_indexed:
-            action = torch.zeros((1, 1), dtype=torch.long)
-        elif spec.kind in (ActionKind.CONTINUOUS, ActionKind.LATENT):
-            action = torch.zeros((1, 1, spec.dim))
-        else:
+        action = self._probe_action(1, 1)
+        if action is None:
             return widths
         try:
             with torch.inference_mode():
-                rollout = self.model.rollout(state, action.to(self.device))
+                rollout = self.model.rollout(state, action)
         except Exception:  # a family that needs a condition to roll out: keep the estimate
             return widths
         return {name: math.prod(t.shape[2:]) for name, t in sorted(rollout.latents.items())}
@@ -267,11 +297,13 @@ class DynamicsServicer:
         state: LatentState,
         actions: torch.Tensor,
         per_chunk: int,
+        names: list[str],
         keep: list[str],
     ) -> Rollout:
         """The rollout of N candidates, `per_chunk` at a time (each chunk holds the model once;
-        the deadline and the caller are checked before each). Only the latents in `keep` are
-        kept between chunks, so memory is one chunk's work plus the answer."""
+        the deadline and the caller are checked before each). Of the latents in `names` only
+        those in `keep` keep their values between chunks (the others become width-0
+        placeholders), so memory is one chunk's work plus the answer."""
         n = actions.shape[0]
         expanded = (
             state.repeat_interleave(n // state.batch_size) if n != state.batch_size else state
@@ -281,11 +313,18 @@ class DynamicsServicer:
             end = min(n, start + per_chunk)
             with self.gate.hold(context), torch.inference_mode():
                 part = self.model.rollout(expanded.select(slice(start, end)), actions[start:end])
-            kept = {k: v for k, v in part.latents.items() if k in keep}
-            if not kept:  # the answer carries no latent values: keep a width-0 placeholder
-                name, value = next(iter(part.latents.items()))
-                kept = {name: value.new_empty((*value.shape[:2], 0))}
-            parts.append(Rollout(kept, part.rewards, part.continues, part.values))
+            # Copies: a view would keep the chunk's whole output buffer alive.
+            rest = tuple(
+                None if t is None else t.clone()
+                for t in (part.rewards, part.continues, part.values)
+            )
+            kept = {
+                k: v if k in keep else v.new_empty((*v.shape[:2], 0))
+                for k, v in part.latents.items()
+                if k in names
+            }
+            del part  # the chunk's full latents go now, not at the next chunk
+            parts.append(Rollout(kept, *rest))
 
         def cat(name: str) -> torch.Tensor | None:
             values = [getattr(p, name) for p in parts]
@@ -331,10 +370,18 @@ class DynamicsServicer:
                 f"B={state.batch_size} states (N must be a multiple of B)"
             )
         condition = condition_from_proto(request.condition, "RolloutRequest.condition")
-        keep = self._returned_latents(request)
-        estimate = rollout_estimate(
-            n, h, self.latent_widths, [] if request.omit_latents else keep, self.action_width
-        )
+        # The latents the answer carries values of (none when omitted): only these are kept
+        # between chunks.
+        seconds = n * h * self.step_seconds
+        if seconds > self.limits.max_request_s:
+            raise RequestTooLargeError(
+                f"RolloutRequest would take about {seconds:.1f} s of model time ({n} x {h} "
+                f"candidate-steps at {self.step_seconds * 1e6:.1f} us each, measured at "
+                f"start-up), more than this server's limit {self.limits.max_request_s:g} s"
+            )
+        names = self._returned_latents(request)
+        keep = [] if request.omit_latents else names
+        estimate = rollout_estimate(n, h, self.latent_widths, keep, self.action_width)
         # A condition may hold one entry per state: such rollouts run whole (and are sized as
         # one chunk), so chunking never changes what the model sees.
         per_chunk = self._admit("RolloutRequest", estimate, n, chunked=condition is None)
@@ -342,7 +389,7 @@ class DynamicsServicer:
             with self.gate.hold(context), torch.inference_mode():
                 rollout = self.model.rollout(state, actions, condition)
         else:
-            rollout = self._chunked_rollout(context, state, actions, per_chunk, keep)
+            rollout = self._chunked_rollout(context, state, actions, per_chunk, names, keep)
         return rollout_to_proto(rollout, list(request.latents), request.omit_latents)
 
     @guarded
