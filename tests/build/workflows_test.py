@@ -109,6 +109,39 @@ def test_full_run_on_main_and_nightly() -> None:
     assert workflow["env"]["PANTS_CONFIG_FILES"] == "pants.ci.toml"
 
 
+def test_nightly_quality_gates_fan_out_merge_and_fail_on_a_failing_gate() -> None:
+    workflow = load(CI)
+    shard, verdict = workflow["jobs"]["gate-shard"], workflow["jobs"]["gates"]
+    for gate_job in (shard, verdict):
+        assert "schedule" in gate_job["if"] and "pull_request" not in gate_job["if"]
+    count = len(shard["strategy"]["matrix"]["shard"])
+    assert shard["strategy"]["matrix"]["shard"] == list(range(count)) and count > 1
+    measure = runs(shard)
+    assert "build-support/gate-pipeline.sh" in measure
+    assert f"--shards {count} --shard ${{{{ matrix.shard }}}}" in measure
+    assert "--seeds 0,1,2,3,4" in measure and "--models all" in measure
+    assert verdict["needs"] == "gate-shard"
+    assert f"build-support/gate-pipeline.sh --shards {count} --finish" in runs(verdict)
+    uploads = [s for s in steps(verdict) if str(s.get("uses", "")).startswith("actions/upload")]
+    assert uploads and uploads[0]["if"] == "always()"
+    for name in ("seed_runs.json", "summary.md", "*.png"):
+        assert name in uploads[0]["with"]["path"]
+    assert "|| true" not in runs(verdict) and "continue-on-error" not in verdict
+
+
+def test_gate_pipeline_script_refuses_bad_arguments() -> None:
+    script = REPO / "build-support" / "gate-pipeline.sh"
+    for args, message in (
+        (["--shards", "0"], "--shards must be a positive integer"),
+        (["--shards", "2", "--shard", "2"], "--shard must be in 0..1"),
+        (["--bogus"], "unknown option --bogus"),
+    ):
+        result = subprocess.run(
+            ["bash", str(script), *args], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2 and message in result.stderr, result
+
+
 def test_pants_cache_is_keyed_on_lockfiles_and_config() -> None:
     for job in load(CI)["jobs"].values():
         for step in steps(job):

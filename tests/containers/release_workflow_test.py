@@ -26,11 +26,26 @@ def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
 
 
 def job() -> dict[str, Any]:
+    """The image job (the other one, `gates`, must pass before it)."""
     jobs = load(RELEASE)["jobs"]
-    assert len(jobs) == 1
-    (only,) = jobs.values()
-    assert isinstance(only, dict)
-    return only
+    assert set(jobs) == {"gates", "image"}
+    image = jobs["image"]
+    assert isinstance(image, dict)
+    return image
+
+
+def test_release_gates_run_in_the_gate_image_and_block_every_push() -> None:
+    gates = load(RELEASE)["jobs"]["gates"]
+    assert job()["needs"] == "gates"
+    built = [s for s in steps_using(gates, "docker/build-push-action") if s["with"].get("load")]
+    assert built and built[0]["with"]["file"] == "docker/gate/Dockerfile"
+    tag = built[0]["with"]["tags"]
+    script = "\n".join(str(s.get("run", "")) for s in gates["steps"])
+    # The pipeline script (measure -> merge -> report -> check) runs wf-gate from that image, on
+    # the release policy's balanced settings; its exit status is the check's.
+    assert "build-support/gate-pipeline.sh" in script and "--network none" in script
+    assert tag in script and "--seeds 0,1,2,3,4" in script and "--models all" in script
+    assert "|| true" not in script and "continue-on-error" not in gates
 
 
 def test_runs_on_version_tags_only() -> None:

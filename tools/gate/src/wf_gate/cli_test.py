@@ -291,3 +291,26 @@ def test_measure_on_the_users_own_npz_and_refuses_a_broken_one(tmp_path: Path, c
     np.savez(bad, obs=episodes.obs, actions=episodes.actions, is_first=episodes.is_first)
     assert main([*args, "--overwrite", f"--dataset=toy={bad}"]) == 2
     assert "missing array(s) rewards" in capsys.readouterr().err
+
+
+def test_the_seed_docs_commands_work_as_written() -> None:
+    from wf_gate.cli import _settings, build_parser
+
+    args = build_parser().parse_args(
+        "measure --models dreamer,tdmpc2 --seeds 0,1,2,3,4 --steps 5000 --device auto".split()
+    )
+    settings = _settings(args)
+    assert settings.models == ["dreamerv3:ci", "tdmpc2:ci"]
+    assert settings.seeds == [0, 1, 2, 3, 4] and settings.steps == 5000
+    assert settings.device in ("cpu", "cuda") and settings.schedule == "constant"
+    assert settings.overrides == {} and settings.family_steps == {}  # each family's own config
+    args = build_parser().parse_args(
+        [
+            "estimate",
+            "--input",
+            "seed_runs.json",
+            "--scenarios",
+            "5x5000,7x10000,10x10000,7x20000,10x20000",
+        ]
+    )
+    assert args.command == "estimate" and args.scenarios.count("x") == 5
