@@ -251,3 +251,46 @@ def test_generic_gate_needs_the_contract_suite_and_a_finite_step() -> None:
 def test_family_gate_rejects_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="unknown gate kind 'magic'"):
         family("magic", [])
+
+
+@pytest.mark.parametrize("kind", ["reference", "token", "diffusion", "jepa", "vjepa2", "generic"])
+def test_a_failed_contract_fails_the_family_whatever_its_kind(kind: str) -> None:
+    metrics = {
+        "perplexity": 2.0,
+        "denoise_error": 0.1,
+        "representation_loss": 0.1,
+        "embedding_std": 1.0,
+        "mask_ratio": 0.5,
+    }
+    good = [
+        make_record(seed=s, gate_kind=kind, metrics_before=metrics, metrics_after=metrics)
+        for s in range(5)
+    ]
+    for record in good:  # every trend metric falls
+        assert record.initial is not None
+        record.initial.metrics = {k: v * 2 for k, v in metrics.items()}
+    assert family_gate(kind, good, GATES)["pass"], family_gate(kind, good, GATES)["reasons"]
+    good[3].checks["contract"] = CheckResult(False, "encode.z has shape [4]")
+    result = family_gate(kind, good, GATES)
+    assert not result["pass"]
+    assert "seed 3: contract suite failed (encode.z has shape [4])" in result["reasons"]
+
+
+def test_action_dependence_fails_the_planner_gate_and_the_verdict() -> None:
+    from worldflux.gates.fakes_testutil import metric
+
+    blind = {"reward": metric(0.5, 1.0, shuffled=0.51)}  # +2%: under the 5% margin
+    records = [*runs([1.0] * 5), make_record(seed=0, final=1.0, rerun=True)]
+    records[2] = make_record(seed=2, skill=blind)
+    s = summary(records)
+    assert s["gates"]["common"]["pass"]  # skill itself is fine
+    assert s["gates"]["action_dependence"]["pass"] is False
+    assert s["gates"]["planner"]["pass"] is False and s["verdict"] == "fail"
+    lines = failures({"tdmpc2:ci": s})
+    assert (
+        "tdmpc2:ci: action_dependence: seed 2: predictions barely depend on the actions: with "
+        "actions shuffled across the batch the reward error changes by +2.0% (needs +5%)"
+    ) in lines
+    # Just over the margin passes.
+    records[2] = make_record(seed=2, skill={"reward": metric(0.5, 1.0, shuffled=0.526)})
+    assert summary(records)["gates"]["action_dependence"]["pass"] is True
