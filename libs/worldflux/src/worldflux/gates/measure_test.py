@@ -33,11 +33,6 @@ SETTINGS = MeasureSettings(
 TIMING_SUMMARY = ("seconds_total", "steps_per_second_mean", "peak_memory_bytes_max")
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORLDFLUX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def run(output: Path, **kwargs: Any):
     return measure(
         SETTINGS, GateSettings(), output, workers=0, threads_per_worker=1, backend=BACKEND, **kwargs

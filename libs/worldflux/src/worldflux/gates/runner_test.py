@@ -37,16 +37,6 @@ SETTINGS = MeasureSettings(
 JOB = Job("toy:ci", "pendulum", 0)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("WORLDFLUX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    # Tiny models on a shared 2-core machine: one thread avoids thread-pool contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_a_seed_run_records_heldout_losses_timing_and_checks(tmp_path: Path) -> None:
     seen: list[int] = []
     record = execute(

@@ -6,7 +6,6 @@ held-out loss drop: the training objective falls on anything.)"""
 from pathlib import Path
 
 import pytest
-import torch
 
 import worldflux.models.catalog  # noqa: F401  (the built-in families)
 from worldflux.gates.backend import LibraryBackend
@@ -22,15 +21,6 @@ BUDGET = {
     "tdmpc2": (300, {"lr": 1e-3}),
     "dreamerv3": (200, {"lr": 1e-3, "warmup": 0}),
 }
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("WORLDFLUX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(family: str, dataset: str, tmp_path: Path) -> RunRecord:
