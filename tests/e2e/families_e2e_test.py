@@ -12,11 +12,10 @@ the same plan again, as the planner's docs promise (every Plan call starts from 
 seed). Fresh TD-MPC2/DreamerV3 weights cannot show this: their reward and value heads start at
 zero, so every candidate scores the same and the plan does not depend on the model at all. The
 parity test therefore serves perturbed weights from a checkpoint and checks that another
-observation gets another plan (the comparison has power). For TD-MPC2 and DreamerV3 it is a
-strict xfail: their rollout and propose draw from the global torch RNG (TD-MPC2's random pair of
-Q heads and policy noise, DreamerV3's latent and actor samples), so a plan depends on the RNG
-state of the process that runs the model, not on the plan's seed. Strict: once a per-request
-seed reaches the model, the cases pass and pytest says to remove the marker.
+observation gets another plan (the comparison has power). TD-MPC2 and DreamerV3 sample inside
+rollout and propose (TD-MPC2's random pair of Q heads and policy noise, DreamerV3's latent and
+actor samples): every dynamics call, in process and in the service, seeds torch's RNG from its
+own inputs (worldflux.planners.dynamics.content_seed), so their plans match bit for bit too.
 """
 
 from __future__ import annotations
@@ -57,13 +56,6 @@ PARITY_SETTINGS = {
     "num_pi_trajs": 4,
     "seed": PLAN_SEED,
 }
-GLOBAL_RNG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known defect: the family's rollout/propose sample from the global torch RNG (not from "
-        "a per-request seed), so the plan depends on the dynamics process's RNG state"
-    ),
-)
 # family id, dynamics flags, observation, expected kind, planner picked by --planner auto
 FAMILIES = [
     ("toy:ci", procs.toy_args(), (3,), ActionKind.CONTINUOUS, "mppi"),
@@ -206,14 +198,7 @@ def test_swapping_the_family_needs_no_planner_change(
     assert isinstance(again.primary, torch.Tensor) and torch.equal(again.primary, primary)
 
 
-@pytest.mark.parametrize(
-    "model_id",
-    [
-        "toy:ci",
-        pytest.param("tdmpc2:ci", marks=GLOBAL_RNG),
-        pytest.param("dreamerv3:ci", marks=GLOBAL_RNG),
-    ],
-)
+@pytest.mark.parametrize("model_id", ["toy:ci", "tdmpc2:ci", "dreamerv3:ci"])
 def test_remote_plan_equals_in_process_plan_bit_for_bit(tmp_path, model_id: str) -> None:
     model = perturbed_model(model_id)
     path = model.save_pretrained(tmp_path / "model")

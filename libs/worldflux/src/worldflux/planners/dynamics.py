@@ -7,6 +7,9 @@ a dynamics service over gRPC. Planners import this module and core only, never a
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -37,8 +40,43 @@ class Dynamics(Protocol):
         ...
 
 
+def content_seed(*parts: torch.Tensor | LatentState | int | None) -> int:
+    """A seed from what a call asks for (observations, states, actions, sizes).
+
+    Families that sample in encode/rollout/propose (DreamerV3's latents, TD-MPC2's Q-head pair
+    and policy noise) draw from torch's RNG; seeding each call from its own inputs makes the
+    answer a function of the question: the same observation gets the same plan, and a model
+    behind a dynamics service answers exactly as the same model in process (both sides hash
+    the same values: floats as float32, integers as int64)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        tensors = (
+            sorted(part.tensors.items())
+            if isinstance(part, LatentState)
+            else [("", part)] if isinstance(part, torch.Tensor) else []
+        )
+        if not tensors:
+            digest.update(repr(part).encode())
+        for name, tensor in tensors:
+            value = tensor.detach().to("cpu")
+            value = value.float() if value.is_floating_point() else value.long()
+            digest.update(f"{name}{list(value.shape)}{value.dtype}".encode())
+            digest.update(value.contiguous().numpy().tobytes())
+    return int.from_bytes(digest.digest()[:8], "little") & (2**63 - 1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a model call with torch's RNG seeded, restoring the caller's RNG afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 class InProcessDynamics:
-    """A WorldModel as Dynamics: eval mode, no autograd, inputs moved to the model's device."""
+    """A WorldModel as Dynamics: eval mode, no autograd, inputs moved to the model's device,
+    each call seeded from its inputs (content_seed)."""
 
     def __init__(self, model: WorldModel) -> None:
         self.model = model.eval()
@@ -54,7 +92,8 @@ class InProcessDynamics:
 
     @torch.no_grad()
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
-        return self.model.encode(obs.to(self.device), condition)
+        with seeded(content_seed(obs), self.device):
+            return self.model.encode(obs.to(self.device), condition)
 
     @torch.no_grad()
     def rollout(
@@ -63,8 +102,10 @@ class InProcessDynamics:
         actions: torch.Tensor,
         condition: ConditionPayload | None = None,
     ) -> Rollout:
-        return self.model.rollout(state.to(self.device), actions.to(self.device), condition)
+        with seeded(content_seed(state, actions), self.device):
+            return self.model.rollout(state.to(self.device), actions.to(self.device), condition)
 
     @torch.no_grad()
     def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
-        return self.model.propose(state.to(self.device), horizon, num_samples)
+        with seeded(content_seed(state, horizon, num_samples), self.device):
+            return self.model.propose(state.to(self.device), horizon, num_samples)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 
 import grpc
@@ -25,6 +26,7 @@ from worldflux.core.model import WorldModel
 from worldflux.core.payload import ActionPayload
 from worldflux.core.spec import ActionKind
 from worldflux.core.state import LatentState, Rollout
+from worldflux.planners.dynamics import content_seed, seeded
 from worldflux.rpc.admission import (
     MB,
     ModelGate,
@@ -114,6 +116,11 @@ class DynamicsServicer:
         self.action_width = max(1, self.spec.action.dim or 1)
         self.latent_widths = self._probe_rollout_widths(probe)
         self.step_seconds = self._probe_step_seconds(probe)
+
+    def _seeded(self, *inputs: torch.Tensor | LatentState | int) -> ContextManager[None]:
+        """torch's RNG seeded from the request's inputs, as InProcessDynamics seeds it: the
+        same question gets the same answer, here and in process."""
+        return seeded(content_seed(*inputs), self.device)
 
     def _probe_action(self, n: int, h: int) -> torch.Tensor | None:
         spec = self.spec.action
@@ -311,7 +318,13 @@ class DynamicsServicer:
         parts: list[Rollout] = []
         for start in range(0, n, per_chunk):
             end = min(n, start + per_chunk)
-            with self.gate.hold(context), torch.inference_mode():
+            # Each chunk seeded from the whole request and its place in it: deterministic, though
+            # a chunked rollout of a sampling family draws other noise than an unchunked one.
+            with (
+                self.gate.hold(context),
+                torch.inference_mode(),
+                self._seeded(state, actions, start),
+            ):
                 part = self.model.rollout(expanded.select(slice(start, end)), actions[start:end])
             # Copies: a view would keep the chunk's whole output buffer alive.
             rest = tuple(
@@ -348,7 +361,7 @@ class DynamicsServicer:
             request.observation, "EncodeRequest.observation", request.HasField("observation")
         )
         condition = condition_from_proto(request.condition, "EncodeRequest.condition")
-        with self.gate.hold(context), torch.inference_mode():
+        with self.gate.hold(context), torch.inference_mode(), self._seeded(obs):
             state = self.model.encode(obs, condition)
         return dynamics_pb2.EncodeResponse(state=latent_state_to_proto(state))
 
@@ -386,7 +399,7 @@ class DynamicsServicer:
         # one chunk), so chunking never changes what the model sees.
         per_chunk = self._admit("RolloutRequest", estimate, n, chunked=condition is None)
         if per_chunk >= n:
-            with self.gate.hold(context), torch.inference_mode():
+            with self.gate.hold(context), torch.inference_mode(), self._seeded(state, actions):
                 rollout = self.model.rollout(state, actions, condition)
         else:
             rollout = self._chunked_rollout(context, state, actions, per_chunk, names, keep)
@@ -411,7 +424,7 @@ class DynamicsServicer:
             request.HasField("observation"),
             state.batch_size,
         )
-        with self.gate.hold(context), torch.inference_mode():
+        with self.gate.hold(context), torch.inference_mode(), self._seeded(state, action, obs):
             posterior = self.model.observe(state, action, obs)
         return dynamics_pb2.ObserveResponse(state=latent_state_to_proto(posterior))
 
@@ -430,7 +443,11 @@ class DynamicsServicer:
             total, request.horizon, sum(self.latent_widths.values()), self.action_width
         )
         self._admit("ProposeRequest", estimate, total, chunked=False)
-        with self.gate.hold(context), torch.inference_mode():
+        with (
+            self.gate.hold(context),
+            torch.inference_mode(),
+            self._seeded(state, request.horizon, request.num_samples),
+        ):
             proposal = self.model.propose(state, request.horizon, request.num_samples)
         if proposal is None:
             return dynamics_pb2.ProposeResponse()
