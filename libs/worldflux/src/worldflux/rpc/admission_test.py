@@ -5,6 +5,7 @@ Each limit is tested at the figure that fits and one step over it.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -292,3 +293,33 @@ def test_omitted_latents_are_not_kept_between_chunks() -> None:
         _Caller(), state, actions, 3, names=["z"], keep=["z"]  # type: ignore[arg-type]
     )
     assert kept.latents["z"].shape == (10, 5, LATENT)
+
+
+def test_clients_wait_politely_for_a_busy_replica(start_dynamics: StartDynamics) -> None:
+    """A replica with no queue (max_queued=0) refuses every call that would wait; RemoteDynamics
+    takes "busy" (RESOURCE_EXHAUSTED with the busy mark) as a reason to retry after a pause,
+    so four concurrent callers all get their rollout, and a "too large" refusal is not retried."""
+    model = counting_toy(delay_s=0.2)
+    server = start_dynamics(servicer=DynamicsServicer(model, DynamicsLimits(max_queued=0)))
+    results: list[object] = []
+    with RemoteDynamics(target(server), timeout_s=10) as remote:
+        state = remote.encode(torch.zeros(1, 3))
+
+        def call() -> None:
+            try:
+                results.append(remote.rollout(state, torch.zeros(2, 2, 2)).rewards)
+            except Exception as err:  # (asserted below)
+                results.append(err)
+
+        workers = [threading.Thread(target=call) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(20)
+        assert all(isinstance(r, torch.Tensor) for r in results), results
+        # A too-large request is refused once, at once: no retries.
+        start = time.monotonic()
+        with pytest.raises(RemoteError) as info:
+            remote.rollout(state, torch.zeros(70000, 2, 2))
+        assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert time.monotonic() - start < 1.0

@@ -17,9 +17,14 @@ class RequestTooLargeError(ContractError):
     """A well-formed request bigger than this server accepts (RESOURCE_EXHAUSTED)."""
 
 
+# Trailing metadata key marking a RESOURCE_EXHAUSTED answer as "busy now" (worth a retry after
+# a pause) rather than "too large" (never worth one).
+BUSY_KEY = "wf-busy"
+
+
 class ServerBusyError(RuntimeError):
-    """Too many calls already wait for this server's model (RESOURCE_EXHAUSTED, retryable
-    elsewhere): refused at once instead of queueing without bound."""
+    """Too many calls already wait for this server's model (RESOURCE_EXHAUSTED with BUSY_KEY,
+    retryable later or elsewhere): refused at once instead of queueing without bound."""
 
 
 class RemoteError(RuntimeError):

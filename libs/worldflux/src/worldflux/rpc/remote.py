@@ -55,6 +55,7 @@ from worldflux.rpc.convert import (
     rollout_from_proto,
 )
 from worldflux.rpc.errors import (
+    BUSY_KEY,
     ContractChangedError,
     DeadlineError,
     NoReplicaError,
@@ -93,6 +94,26 @@ POLICIES = ("round_robin", "failover")
 # that an INVALID_ARGUMENT answer is the caller's; for the others it is the replica's fault
 # when the client runs with `caller_input=CALLER_INPUT` (as the planner service does).
 CALLER_INPUT = ("Encode", "Observe")
+
+
+# Waiting for a busy replica: first pause, and the longest.
+BUSY_BACKOFF_S, BUSY_BACKOFF_MAX_S = 0.02, 0.5
+
+
+def _is_busy(err: grpc.RpcError) -> bool:
+    """RESOURCE_EXHAUSTED because the replica's model queue is full right now (BUSY_KEY)."""
+    if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return False
+    trailing = getattr(err, "trailing_metadata", None)
+    return any(key == BUSY_KEY for key, _ in (trailing() if callable(trailing) else None) or ())
+
+
+class _AllBusyError(Exception):
+    """Every replica tried said RESOURCE_EXHAUSTED (busy): worth a retry after a pause."""
+
+    def __init__(self, error: NoReplicaError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -455,12 +476,38 @@ class RemoteDynamics:
             return True
         if self.caller_input is None:  # a library user sized and built the request itself
             return False
-        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # busy, or limits it alone enforces
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # busy, or limits the planner exceeded
             return True
         return code == grpc.StatusCode.INVALID_ARGUMENT and method not in self.caller_input
 
     def _call(
         self, method: str | None, request: Any, parse: Callable[[Any], Any] | None = None
+    ) -> Any:
+        """`_call_once`, again after a short backoff while every replica answered "busy"
+        (RESOURCE_EXHAUSTED: their model queues are full), within the deadline (or `timeout_s`
+        without one). A replica refuses at once rather than queue without bound; its clients
+        wait politely instead of failing a plan at the first busy moment."""
+        scope = _scope.get() or CallScope()
+        give_up = time.monotonic() + self.timeout_s
+        backoff = BUSY_BACKOFF_S
+        while True:
+            try:
+                return self._call_once(method, request, parse, scope)
+            except _AllBusyError as busy:
+                remaining = give_up - time.monotonic()
+                if scope.remaining() is not None:
+                    remaining = min(remaining, scope.remaining() or 0.0)
+                if remaining <= backoff:
+                    raise busy.error from None
+                time.sleep(backoff)
+                backoff = min(2 * backoff, BUSY_BACKOFF_MAX_S)
+
+    def _call_once(
+        self,
+        method: str | None,
+        request: Any,
+        parse: Callable[[Any], Any] | None,
+        scope: CallScope,
     ) -> Any:
         """Send `request` to `method` on one replica, failing over when the replica fails:
         a RETRYABLE code, an error that is the replica's fault, or an answer that `parse`
@@ -468,8 +515,8 @@ class RemoteDynamics:
 
         method None only makes sure some replica's spec is known.
         """
-        scope = _scope.get() or CallScope()
         errors: list[str] = []
+        all_busy = True
         other_contract: _Replica | None = None
         candidates = self._order()
         for attempt in range(2):
@@ -489,20 +536,24 @@ class RemoteDynamics:
                     if parse is not None:
                         response = decoded(f"{method}Response", partial(parse, response))
                 except (grpc.RpcError, BadReplyError) as err:
+                    busy = False
                     if isinstance(err, BadReplyError):
                         code, details = grpc.StatusCode.DATA_LOSS, f"bad answer: {err}"
                     else:
                         code, details = err.code(), err.details() or ""
-                    if not self._replica_fault(method, code):
+                        busy = _is_busy(err)
+                    if not (busy or self._replica_fault(method, code)):
                         raise error_from_status(code, details, replica.target) from None
                     remaining = scope.remaining()
                     if remaining is not None and remaining <= 0:
                         raise DeadlineError(
                             f"deadline exceeded waiting for {replica.target}", replica.target
                         ) from None
-                    replica.forget()  # it may come back serving something else
-                    replica.down_until = time.monotonic() + self.down_for_s
+                    if not busy:  # busy is not down
+                        replica.forget()  # it may come back serving something else
+                        replica.down_until = time.monotonic() + self.down_for_s
                     scope.failovers += 1
+                    all_busy = all_busy and busy
                     errors.append(f"{replica.target}: {code.name} {details}")
                     log.warning(
                         "dynamics replica failed; trying the next one",
@@ -524,4 +575,7 @@ class RemoteDynamics:
             raise self._repin(other_contract)
         message = f"no dynamics replica answered ({len(self._replicas)} configured)"
         log.warning("no dynamics replica answered", extra={"details": "; ".join(errors)})
-        raise NoReplicaError(grpc.StatusCode.UNAVAILABLE, f"{message}: " + "; ".join(errors))
+        error = NoReplicaError(grpc.StatusCode.UNAVAILABLE, f"{message}: " + "; ".join(errors))
+        if all_busy and errors:
+            raise _AllBusyError(error)
+        raise error

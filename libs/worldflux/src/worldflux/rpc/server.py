@@ -29,7 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from worldflux.rpc.channel import DEFAULT_MAX_MESSAGE_MB, ServerTLS, message_size_options
-from worldflux.rpc.errors import status_for
+from worldflux.rpc.errors import BUSY_KEY, ServerBusyError, status_for
 from worldflux.rpc.interceptors import (
     AccessLogInterceptor,
     BearerTokenInterceptor,
@@ -164,6 +164,8 @@ def guarded(method: F) -> F:
             code, message = status_for(err)
             if code == grpc.StatusCode.INTERNAL:
                 log.exception("unexpected error in %s", method.__name__)
+            if isinstance(err, ServerBusyError):
+                context.set_trailing_metadata(((BUSY_KEY, "1"),))
             context.abort(code, message)
 
     return run  # type: ignore[return-value]
