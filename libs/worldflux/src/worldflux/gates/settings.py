@@ -39,7 +39,7 @@ class MeasureSettings:
     steps: int = 5000
     batch_size: int = 16
     seq_len: int = 16
-    eval_batches: int = 8
+    eval_batches: int = 16
     # Open-loop steps of the prediction-skill metrics (gates.skill), at most seq_len - 2;
     # None: DEFAULT_SKILL_HORIZON, or seq_len - 2 when that is shorter.
     skill_horizon: int | None = None
