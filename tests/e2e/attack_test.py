@@ -22,10 +22,10 @@ from typing import Any
 import grpc
 import pytest
 import torch
-from e2e import procs
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
+from e2e import procs
 from wf_planner.client import PlannerClient
 from worldflux.core import ActionPayload
 from worldflux.core.spec import ActionKind

@@ -26,9 +26,9 @@ from collections.abc import Iterator
 import plugin_family.toy_family  # noqa: F401  (registers "toy" for the in-process twin)
 import pytest
 import torch
-from e2e import procs
 
 import worldflux.models.catalog  # noqa: F401  (registers the built-in families here too)
+from e2e import procs
 from wf_planner.client import PlannerClient
 from worldflux.core import (
     PLANNER_HORIZON_KEY,

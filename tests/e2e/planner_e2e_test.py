@@ -19,13 +19,13 @@ from pathlib import Path
 import grpc
 import pytest
 import torch
-from e2e import procs
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from plugin_family.toy_family import ToyConfig, ToyWorldModel
 
+from e2e import procs
 from wf_planner.client import PlannerClient
 from worldflux.core import PLANNER_HORIZON_KEY, ActionKind
 from worldflux.planners import InProcessDynamics, make_planner
