@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 
 from worldflux.rpc.channel import DEFAULT_MAX_MESSAGE_MB, ServerTLS, message_size_options
 from worldflux.rpc.errors import BUSY_KEY, ServerBusyError, status_for
+from worldflux.rpc.health import HealthServicer
 from worldflux.rpc.interceptors import (
     AccessLogInterceptor,
     BearerTokenInterceptor,
@@ -41,6 +42,8 @@ from worldflux.rpc.streams import StreamGuard, StreamLimits
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+# How long a drain waits for open health Watch streams to hear NOT_SERVING (see drain).
+HEALTH_DRAIN_WAIT_S = 1.0
 
 
 @dataclass
@@ -205,7 +208,15 @@ class RunningServer:
             return True
         self._stopped.set()
         grace = self.grace_s if grace_s is None else grace_s
-        self.health.enter_graceful_shutdown()
+        # grpc_health's set() holds its lock while it sends to every open Watch, and a Watch
+        # that ends at that moment takes the same lock on the server's polling thread: both wait
+        # for ever (seen in CI: a drain hung until the test timed out). Mark NOT_SERVING from a
+        # daemon thread and wait for it at most a second, so a drain is bounded whatever races.
+        marker = threading.Thread(
+            target=self.health.enter_graceful_shutdown, name="wf-health-drain", daemon=True
+        )
+        marker.start()
+        marker.join(HEALTH_DRAIN_WAIT_S)
         ended = self.server.stop(grace).wait(grace + 1.0)
         if self.guard is not None:
             self.guard.close()
@@ -239,7 +250,7 @@ def start_server(name: str, services: Sequence[Service], config: ServerConfig) -
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers(tuple(strict_generic_handler(s) for s in services))
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.descriptor.full_name for s in services]
     reflection.enable_server_reflection(
