@@ -9,7 +9,16 @@ from worldflux.core.errors import ContractError
 from worldflux.datasets import classic, list_datasets, load_dataset, registry
 from worldflux.datasets.collect import episode_seeds
 
-NAMES = ["cartpole", "mountaincar", "pendulum", "pendulum-pixels", "tokens", "video"]
+NAMES = [
+    "cartpole",
+    "mountaincar",
+    "noise",
+    "pendulum",
+    "pendulum-pixels",
+    "pendulum-shuffled",
+    "tokens",
+    "video",
+]
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from grpc_health.v1 import health, health_pb2
 
 
 class HealthServicer(health.HealthServicer):  # type: ignore[misc]
+    _gracefully_shutting_down: bool
+
     def set(self, service: str, status: int) -> None:
         with self._lock:
             if self._gracefully_shutting_down or self._server_status.get(service) == status:
