@@ -24,7 +24,7 @@ from worldflux.rpc.server import RunningServer, ServerConfig, start_server
 from worldflux.v1 import dynamics_pb2
 
 SETTINGS = {"horizon": 3, "iterations": 2, "num_samples": 32, "num_elites": 4, "seed": 1}
-SECRET_TEXT = "segfault in worker 10.1.2.3:7777"
+SECRET_TEXT = "segfault in worker 192.0.2.3:7777"
 
 
 def toy() -> ToyWorldModel:
@@ -139,7 +139,7 @@ def test_a_faulty_replica_alone_is_unavailable_without_its_text(
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
         details = info.value.details() or ""
         assert "segfault" not in details and "127.0.0.1" not in details
-        assert "10.1.2.3" not in details
+        assert "192.0.2.3" not in details
         # The caller's own bad input is still INVALID_ARGUMENT with its reason.
         with pytest.raises(grpc.RpcError) as info:
             client.plan(torch.zeros(1, 4), timeout_s=20)
@@ -160,11 +160,11 @@ def test_a_replica_with_a_bad_spec_is_skipped(servers: list[RunningServer]) -> N
 
 def test_scrub_removes_addresses_of_every_form() -> None:
     text = (
-        "a 127.0.0.1:50061 b 10.0.0.7 c [::1]:5 d dns:///dyn.svc:50061 "
-        "e ipv4:10.1.1.1:9 f dynamics-0.dynamics:50061 g"
+        "a 127.0.0.1:50061 b 192.0.2.7 c [::1]:5 d dns:///dyn.svc:50061 "
+        "e ipv4:198.51.100.1:9 f dynamics-0.dynamics:50061 g"
     )
     cleaned = scrub(text)
-    for gone in ("127.0.0.1", "10.0.0.7", "::1", "dyn.svc", "10.1.1.1", "dynamics-0"):
+    for gone in ("127.0.0.1", "192.0.2.7", "::1", "dyn.svc", "198.51.100.1", "dynamics-0"):
         assert gone not in cleaned
     assert cleaned.split()[::2] == ["a", "b", "c", "d", "e", "f", "g"]
     assert scrub("obs must have shape [B, 3], got [1, 4]") == (
