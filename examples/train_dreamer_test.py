@@ -1,27 +1,12 @@
 """The DreamerV3 example's --test run (what CI runs) and its argument checks."""
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import torch
 import train_dreamer
+from usage_testutil import assert_usage_error
 
 torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
-
-
-def assert_usage_error(
-    capsys: pytest.CaptureFixture[str],
-    entry: Callable[[list[str]], object],
-    argv: list[str],
-    message: str,
-) -> None:
-    """argparse's refusal: exit status 2 and `message` on stderr (not just any SystemExit, which
-    the example's own checks raise too, e.g. for a loss that did not fall)."""
-    with pytest.raises(SystemExit) as exit_:
-        entry(argv)
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
 
 
 def test_smoke_run_trains_imagines_and_reloads(tmp_path: Path, capsys) -> None:

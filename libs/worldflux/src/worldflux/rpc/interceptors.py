@@ -118,7 +118,7 @@ def observe_handler(
     return handler
 
 
-def _replace_behavior(
+def replace_behavior(
     handler: grpc.RpcMethodHandler, behavior: Callable[[Any, grpc.ServicerContext], Any]
 ) -> grpc.RpcMethodHandler:
     """A handler of the same kind and serializers whose body is `behavior`."""
@@ -182,7 +182,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
                 "missing or wrong bearer token: send metadata 'authorization: Bearer <token>'",
             )
 
-        return _replace_behavior(handler, deny)
+        return replace_behavior(handler, deny)
 
 
 class _ObservingInterceptor(grpc.ServerInterceptor):
@@ -267,7 +267,7 @@ class MetricsInterceptor(_ObservingInterceptor):
             for a in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
             if getattr(handler, a) is not None
         )
-        return _replace_behavior(handler, counted(body, handler.response_streaming))
+        return replace_behavior(handler, counted(body, handler.response_streaming))
 
     def observe(
         self, method: str, code: grpc.StatusCode, seconds: float, context: grpc.ServicerContext

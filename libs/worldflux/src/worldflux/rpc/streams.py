@@ -33,6 +33,8 @@ from typing import Any
 
 import grpc
 
+from worldflux.rpc.interceptors import replace_behavior
+
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
@@ -81,22 +83,6 @@ def _behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
         if behavior is not None:
             return behavior  # type: ignore[no-any-return]
     raise ValueError("a method handler without a behavior")
-
-
-def _make(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
-    if handler.request_streaming and handler.response_streaming:
-        make = grpc.stream_stream_rpc_method_handler
-    elif handler.request_streaming:
-        make = grpc.stream_unary_rpc_method_handler
-    elif handler.response_streaming:
-        make = grpc.unary_stream_rpc_method_handler
-    else:
-        make = grpc.unary_unary_rpc_method_handler
-    return make(
-        behavior,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
 
 
 class _IdleReaper:
@@ -248,7 +234,7 @@ class StreamGuard(grpc.ServerInterceptor):
                 f"this server's {limit} streams are all open: close one or retry later",
             )
 
-        return _make(handler, refuse)  # a quick refusal: runs on the default pool
+        return replace_behavior(handler, refuse)  # a quick refusal: runs on the default pool
 
     def _non_blocking(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behavior = _behavior(handler)
@@ -262,7 +248,7 @@ class StreamGuard(grpc.ServerInterceptor):
         run.experimental_thread_pool = getattr(  # type: ignore[attr-defined]
             behavior, "experimental_thread_pool", None
         )
-        return _make(handler, run)
+        return replace_behavior(handler, run)
 
     def _blocking(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behavior = _behavior(handler)
@@ -291,7 +277,7 @@ class StreamGuard(grpc.ServerInterceptor):
             return _touching(result, reaper, key, context)
 
         run.experimental_thread_pool = self.stream_pool  # type: ignore[attr-defined]
-        return _make(handler, run)
+        return replace_behavior(handler, run)
 
     def _health_check(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behavior = _behavior(handler)
@@ -300,7 +286,7 @@ class StreamGuard(grpc.ServerInterceptor):
             return behavior(request, context)
 
         run.experimental_thread_pool = self.health_pool  # type: ignore[attr-defined]
-        return _make(handler, run)
+        return replace_behavior(handler, run)
 
     def _read_request(
         self, requests: Iterator[Any], context: grpc.ServicerContext, intake: Intake
