@@ -208,16 +208,19 @@ class RunningServer:
             return True
         self._stopped.set()
         grace = self.grace_s if grace_s is None else grace_s
-        # grpc_health's set() holds its lock while it sends to every open Watch, and a Watch
-        # that ends at that moment takes the same lock on the server's polling thread: both wait
-        # for ever (seen in CI: a drain hung until the test timed out). Mark NOT_SERVING from a
-        # daemon thread and wait for it at most a second, so a drain is bounded whatever races.
+        # New calls are refused from here on; calls in flight (open Watch streams included)
+        # go on for the grace. Stopping first means no client can see NOT_SERVING and still
+        # get a new call in.
+        stopped = self.server.stop(grace)
+        # Mark NOT_SERVING from a daemon thread and wait for it at most a second: sending to
+        # open Watch streams can wait on the server's polling thread (grpc-health deadlocked
+        # there; see rpc.health), and a drain must stay bounded whatever races.
         marker = threading.Thread(
             target=self.health.enter_graceful_shutdown, name="wf-health-drain", daemon=True
         )
         marker.start()
         marker.join(HEALTH_DRAIN_WAIT_S)
-        ended = self.server.stop(grace).wait(grace + 1.0)
+        ended = stopped.wait(grace + 1.0)
         if self.guard is not None:
             self.guard.close()
         if close_metrics:  # (its HTTP shutdown polls: up to 0.5 s; skipped when exiting)
