@@ -119,11 +119,6 @@ class WorldModel(nn.Module, ABC):
         Candidates are grouped per state: candidate i starts from state i // (N // B).
         """
 
-    def imagine(
-        self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
-    ) -> Rollout:
-        return self.rollout(state, actions, condition)
-
     def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
         """Action sequences [B * num_samples, H, ...] from the family's policy prior, if any."""
         del state, horizon, num_samples
@@ -144,6 +139,21 @@ class WorldModel(nn.Module, ABC):
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Parameter groups with an optional 'lr_scale' each (e.g. TD-MPC2's encoder 0.3)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr_scale": 1.0}]
+
+    def optimizer_loss(self, optimizer: str, batch: Batch, first: LossOutput) -> LossOutput:
+        """The loss of a later optimizer, computed after the first optimizer has stepped.
+
+        Parameter groups may name an "optimizer" (default "main"); the Trainer steps them in
+        the order they first appear, each with its own gradient clipping. The first steps on
+        `loss(batch)`; every later one on this, called after the earlier steps, so it sees the
+        updated weights (TD-MPC2 updates its policy after the world model, on the detached
+        latents that `first.aux` carries).
+        """
+        del batch, first
+        raise NotImplementedError(
+            f"{type(self).__name__} names optimizer {optimizer!r} in parameter_groups() but "
+            "does not define optimizer_loss() for it"
+        )
 
     def after_optimizer_step(self, step: int) -> None:
         """Called after each optimizer step: target networks, EMA encoders, running stats."""

@@ -119,6 +119,10 @@ class LossOutput:
     components: dict[str, torch.Tensor] = field(default_factory=dict)
     # Family metrics computed alongside the loss (plain floats, not optimised).
     metrics: dict[str, float] = field(default_factory=dict)
+    # Tensors the loss hands to the training loop, not losses: "posterior.<name>" [B, T, ...]
+    # latents for a replay buffer's context, inputs of a later optimizer's loss (see
+    # WorldModel.optimizer_loss). Never checked, summed or logged.
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.total.dim() != 0:
