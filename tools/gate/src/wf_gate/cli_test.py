@@ -77,7 +77,7 @@ def test_report_writes_markdown_and_plots(tmp_path: Path) -> None:
     text = (tmp_path / "summary.md").read_text()
     assert "| tdmpc2:ci | pendulum | 5/5 | 80% (4/5) | " in text
     assert "[0.284, 0.995]" in text
-    assert "tdmpc2:ci: family (reference): 4/5 seeds meet" in text
+    assert "tdmpc2:ci: family: 4/5 seeds meet" in text
     assert "![loss_curves](loss_curves.png)" in text
     for name in ("loss_curves", "success_rates"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -23,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from worldflux.gates import Job, RunRecord
+from worldflux.gates.criteria import gate_results
+from worldflux.gates.gate import GATES
 from worldflux.gates.estimate import Estimate, ModelRate
 
 
@@ -106,30 +108,15 @@ def _pct(value: float | None) -> str:
 
 
 def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
+    """One row per model: its figures, one column per registered gate, the verdict."""
     table = Table(title="quality gates", show_lines=False)
-    for name in (
-        "model",
-        "dataset",
-        "runs",
-        "success_rate",
-        "ci (bootstrap)",
-        "exact ci (C-P)",
-        "loss drop",
-        "seed cv",
-        "skill (min over seeds)",
-        "common",
-        "family",
-        "repro",
-        "actions",
-        "planner",
-        "verdict",
-    ):
+    columns = ["model", "dataset", "runs", "success_rate", "ci (bootstrap)", "exact ci (C-P)"]
+    columns += ["loss drop", "skill (min over seeds)", *[g.column for g in GATES.values()]]
+    for name in [*columns, "verdict"]:
         table.add_column(name, justify="left" if name in ("model", "dataset") else "right")
     for model, block in summary.items():
-        gates = block["gates"]
-        common = gates["common"]
-        repro = gates["reproducibility"]
-        table.add_row(
+        common = block["gates"]["common"]
+        cells = [
             model,
             block["dataset"],
             f"{block['runs']}/{block['planned_runs']}",
@@ -137,15 +124,13 @@ def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
             f"[{common['ci_low']:.2f}, {common['ci_high']:.2f}]",
             f"[{common['exact_ci_low']:.3f}, {common['exact_ci_high']:.3f}]",
             _pct(block["loss_drop_mean"]),
-            _pct(repro["seed_variance"].get("cv")),
             skill_cell(block),
-            _gate(common["pass"]),
-            _gate(gates["family"]["pass"]) + f" {gates['family']['kind']}",
-            _gate(repro["pass"]),
-            _gate(gates["action_dependence"]["pass"]),
-            _gate(gates["planner"]["pass"]),
-            VERDICTS[block["verdict"]],
-        )
+        ]
+        cells += [
+            " ".join(filter(None, (_gate(result.passed), gate.cell(result))))
+            for gate, result in gate_results(block)
+        ]
+        table.add_row(*cells, VERDICTS[block["verdict"]])
     return table
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from wf_gate.display import duration
-from worldflux.gates import Report, failures
-from worldflux.gates.criteria import named_gates
+from worldflux.gates import Report, failures, not_measured
+from worldflux.gates.criteria import gate_results
+from worldflux.gates.gate import GATES
 
 
 def _pct(value: Any) -> str:
@@ -28,6 +29,8 @@ def _num(value: float | None) -> str:
 def render(report: Report, figures: list[Path]) -> str:
     s, g = report.settings, report.gate_settings
     summary = report.summary()
+    columns = ["model", "dataset", "runs", "success_rate", "ci (bootstrap)", "exact ci"]
+    columns += ["mean loss drop", *[gate.column for gate in GATES.values()], "verdict"]
     lines = [
         "# Quality-gate report",
         "",
@@ -56,24 +59,25 @@ def render(report: Report, figures: list[Path]) -> str:
         "",
         "## Summary",
         "",
-        "| model | dataset | runs | success_rate | ci (bootstrap) | exact ci | mean loss drop | "
-        "seed cv | common | family | reproducibility | actions | planner | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for model, b in summary.items():
-        gates = b["gates"]
-        c = gates["common"]
-        repro = gates["reproducibility"]
-        lines.append(
-            f"| {model} | {b['dataset']} | {b['runs']}/{b['planned_runs']} | "
-            f"{b['success_rate']:.0%} ({b['successes']}/{b['runs']}) | "
-            f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}] | "
-            f"[{c['exact_ci_low']:.3f}, {c['exact_ci_high']:.3f}] | {_pct(b['loss_drop_mean'])} | "
-            f"{_pct(repro['seed_variance'].get('cv'))} | {_gate(c['pass'])} | "
-            f"{_gate(gates['family']['pass'])} ({gates['family']['kind']}) | "
-            f"{_gate(repro['pass'])} | {_gate(gates['action_dependence']['pass'])} | "
-            f"{_gate(gates['planner']['pass'])} | {b['verdict']} |"
-        )
+        c = b["gates"]["common"]
+        cells = [
+            model,
+            b["dataset"],
+            f"{b['runs']}/{b['planned_runs']}",
+            f"{b['success_rate']:.0%} ({b['successes']}/{b['runs']})",
+            f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}]",
+            f"[{c['exact_ci_low']:.3f}, {c['exact_ci_high']:.3f}]",
+            _pct(b["loss_drop_mean"]),
+        ]
+        cells += [
+            " ".join(filter(None, (_gate(result.passed), gate.cell(result))))
+            for gate, result in gate_results(b)
+        ]
+        lines.append("| " + " | ".join([*cells, b["verdict"]]) + " |")
     lines += [
         "",
         "## Prediction skill",
@@ -99,13 +103,7 @@ def render(report: Report, figures: list[Path]) -> str:
     problems = failures(summary)
     lines += ["", "## Failing gates", ""]
     lines += [f"- {p}" for p in problems] if problems else ["None: every gate passed."]
-    notes = [
-        f"- {model}: {name}: {reason}"
-        for model, b in summary.items()
-        for name, gate in named_gates(b)
-        if gate["pass"] is None
-        for reason in gate["reasons"]
-    ]
+    notes = [f"- {line}" for line in not_measured(summary)]
     if notes:
         lines += ["", "Gates not measured (never counted as a pass):", "", *notes]
     lines += [

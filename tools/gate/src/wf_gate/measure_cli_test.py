@@ -83,4 +83,4 @@ def test_killed_measurement_resumes_with_append_losing_nothing(tmp_path: Path) -
     assert all(r["status"] == "ok" for r in after)
     # Seed stability across processes: the rerun ran in another process than seed 0.
     summary = json.loads(out.read_text())["summary"]["toy:ci"]
-    assert summary["gates"]["reproducibility"]["seed_stability"]["identical"] is True
+    assert summary["gates"]["seed_stability"]["identical"] is True

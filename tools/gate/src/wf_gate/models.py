@@ -18,24 +18,35 @@ from worldflux.core import UnknownModelError, families
 from worldflux.core.registry import FamilyInfo, resolve_model_id
 from worldflux.datasets import SPLITS, dataset_info, load_dataset
 from worldflux.datasets.files import is_file_dataset
-from worldflux.gates.families import default_dataset, gate_kind
+from worldflux.gates.kinds import REFERENCE as REFERENCE_KIND
+from worldflux.gates.gate import GATES
+from worldflux.gates.kinds import GATE_KINDS, default_dataset, gate_kind
 
-REFERENCE_FAMILIES = ("dreamerv3", "tdmpc2")
+# `--models` words that stand for a set of families rather than one.
+ALL = "all"  # every registered family
+REFERENCE = "reference"  # every family whose gate kind is "reference" (the default)
 
 
 def resolve_models(tokens: Sequence[str], size: str) -> list[str]:
-    """['dreamer', 'tdmpc2:1m'] -> ['dreamerv3:ci', 'tdmpc2:1m']; 'all' -> every family."""
-    if list(tokens) == ["all"]:
-        return [f"{name}:{_size(info, size)}" for name, info in sorted(families().items())]
+    """['dreamer', 'tdmpc2:1m'] -> ['dreamerv3:ci', 'tdmpc2:1m']; 'all' -> every family;
+    'reference' -> every family that declares the reference gate kind."""
     out: list[str] = []
     for token in tokens:
+        if token in (ALL, REFERENCE):
+            for name, info in sorted(families().items()):
+                if token == ALL or gate_kind(info.model_class) == REFERENCE_KIND:
+                    _append_new(out, f"{name}:{_size(info, size)}")
+            continue
         family, explicit = resolve_model_id(token)
-        model = f"{family.name}:{explicit if ':' in token else _size(family, size)}"
-        if model not in out:
-            out.append(model)
+        _append_new(out, f"{family.name}:{explicit if ':' in token else _size(family, size)}")
     if not out:
         raise UnknownModelError("no models given")
     return out
+
+
+def _append_new(models: list[str], model: str) -> None:
+    if model not in models:
+        models.append(model)
 
 
 def _size(family: FamilyInfo, size: str) -> str:
@@ -51,7 +62,7 @@ def datasets_for(models: Sequence[str], overrides: dict[str, str]) -> dict[str, 
     out = {}
     for model in models:
         name = model.partition(":")[0]
-        out[name] = overrides.get(name) or default_dataset(name, families()[name].model_class)
+        out[name] = overrides.get(name) or default_dataset(families()[name].model_class)
     unknown = sorted(set(overrides) - {m.partition(":")[0] for m in models})
     if unknown:
         raise ValueError(f"--dataset names families that are not measured: {', '.join(unknown)}")
@@ -137,8 +148,18 @@ def family_rows() -> list[tuple[str, str, str, str]]:
             (
                 name,
                 ", ".join(info.sizes),
-                gate_kind(name, info.model_class),
-                default_dataset(name, info.model_class),
+                gate_kind(info.model_class),
+                default_dataset(info.model_class),
             )
         )
+    return rows
+
+
+def gate_rows() -> list[tuple[str, ...]]:
+    """('gate', name, when not measured, what it demands) for every registered gate, then
+    ('kind', name, default dataset, criterion) for every gate kind."""
+    rows: list[tuple[str, ...]] = [
+        ("gate", g.name, f"unmeasured {g.unmeasured}", g.description) for g in GATES.values()
+    ]
+    rows += [("kind", k.name, f"dataset {k.dataset}", k.criterion) for k in GATE_KINDS.values()]
     return rows

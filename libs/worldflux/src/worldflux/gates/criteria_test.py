@@ -3,12 +3,13 @@ import math
 import pytest
 
 from worldflux.gates.criteria import (
+    FamilyGate,
     failures,
-    family_gate,
     is_success,
     not_measured,
     summarize_model,
 )
+from worldflux.gates.gate import GateInput
 from worldflux.gates.fakes_testutil import make_record
 from worldflux.gates.records import CheckResult
 from worldflux.gates.settings import GateSettings, MeasureSettings
@@ -34,8 +35,8 @@ def test_five_of_five_passes_with_both_intervals() -> None:
     assert (common["ci_low"], common["ci_high"]) == (1.0, 1.0)
     assert common["exact_ci_low"] == pytest.approx(0.4782, abs=1e-4)
     assert common["exact_ci_high"] == 1.0
-    assert common["pass"] and s["gates"]["family_pass"] and s["gates"]["pass"]
-    assert s["gates"]["reproducibility"]["seed_stability"]["identical"] is True
+    assert common["pass"] and s["gates"]["family"]["pass"] and s["gates"]["pass"]
+    assert s["gates"]["seed_stability"]["identical"] is True
     assert failures({"tdmpc2:ci": s}) == []
 
 
@@ -49,9 +50,9 @@ def test_four_of_five_passes_common_but_not_the_reference_family_gate() -> None:
     family = s["gates"]["family"]
     assert not family["pass"] and family["met"] == 4
     assert any("seed 4" in r and "5.0%" in r for r in family["reasons"])
-    assert not s["gates"]["family_pass"] and not s["gates"]["pass"]
+    assert not s["gates"]["pass"] and s["verdict"] == "fail"
     lines = failures({"tdmpc2:ci": s})
-    assert lines[0].startswith("tdmpc2:ci: family (reference): 4/5 seeds meet")
+    assert lines[0].startswith("tdmpc2:ci: family: 4/5 seeds meet")
     assert not any(line.startswith("tdmpc2:ci: common") for line in lines)
 
 
@@ -93,41 +94,40 @@ def test_stricter_threshold_rejudges_without_rerunning() -> None:
 
 def test_seed_variance_uses_the_coefficient_of_variation() -> None:
     s = summary([*runs([0.5, 1.0, 1.5, 1.0, 1.0]), make_record(seed=0, final=0.5, rerun=True)])
-    variance = s["gates"]["reproducibility"]["seed_variance"]
+    variance = s["gates"]["seed_variance"]
     assert variance["cv"] == pytest.approx(0.3536, abs=1e-3)
-    assert not variance["pass"] and not s["gates"]["reproducibility"]["pass"]
+    assert not variance["pass"] and s["verdict"] == "fail"
     assert "35.4% exceeds 10%" in variance["reasons"][0]
 
 
 def test_seed_stability_exact_on_cpu_and_tolerant_elsewhere() -> None:
     base = runs([1.0, 1.0, 1.0, 1.0, 1.0])
     close = make_record(seed=0, final=1.01, rerun=True)
-    stability = summary([*base, close])["gates"]["reproducibility"]["seed_stability"]
+    stability = summary([*base, close])["gates"]["seed_stability"]
     assert not stability["pass"] and stability["required_identical"]
     assert "deterministic CPU rerun differs" in stability["reasons"][0]
 
     gpu = [make_record(seed=s, final=1.0, device="cuda") for s in range(5)]
     stability = summary([*gpu, make_record(seed=0, final=1.01, rerun=True, device="cuda")])[
         "gates"
-    ]["reproducibility"]["seed_stability"]
+    ]["seed_stability"]
     assert stability["pass"] and stability["max_relative_diff"] == pytest.approx(0.01 / 1.01)
     far = make_record(seed=0, final=1.2, rerun=True, device="cuda")
-    stability = summary([*gpu, far])["gates"]["reproducibility"]["seed_stability"]
+    stability = summary([*gpu, far])["gates"]["seed_stability"]
     assert not stability["pass"] and "tolerance 5%" in stability["reasons"][0]
 
 
 def test_seed_stability_missing_rerun_fails_and_disabled_is_not_applicable() -> None:
     s = summary(runs([1.0] * 5))
-    assert s["gates"]["reproducibility"]["seed_stability"]["pass"] is False
+    assert s["gates"]["seed_stability"]["pass"] is False
     no_rerun = MeasureSettings(models=["tdmpc2:ci"], seeds=[0, 1, 2, 3, 4], rerun_seed=None)
     s = summary(runs([1.0] * 5), measure=no_rerun)
-    assert s["gates"]["reproducibility"]["seed_stability"]["pass"] is None
+    assert s["gates"]["seed_stability"]["pass"] is None
     # Not measured is reported, neither failed nor passed: no pass without evidence.
-    assert s["gates"]["reproducibility"]["pass"] is None
     assert not s["gates"]["pass"] and s["verdict"] == "insufficient evidence"
     assert failures({"tdmpc2:ci": s}) == []
     assert not_measured({"tdmpc2:ci": s}) == [
-        "tdmpc2:ci: reproducibility.seed_stability: not measured: no rerun seed was requested"
+        "tdmpc2:ci: seed_stability: not measured: no rerun seed was requested"
     ]
 
 
@@ -136,10 +136,10 @@ def test_parity_and_planner_failures_are_reported_per_seed() -> None:
     records[2].checks["save_load_parity"] = CheckResult(False, "loss.total: max abs diff 0.5")
     records[3].checks["planner"] = CheckResult(False, "extras['wf.planner.horizon'] is None")
     s = summary(records)
-    assert s["gates"]["reproducibility"]["save_load_parity"]["reasons"] == [
+    assert s["gates"]["save_load_parity"]["reasons"] == [
         "seed 2: loss.total: max abs diff 0.5"
     ]
-    assert s["gates"]["planner"]["pass"] is False and s["gates"]["family_pass"]
+    assert s["gates"]["planner"]["pass"] is False and s["gates"]["family"]["pass"]
     assert not s["gates"]["pass"]
     lines = failures({"tdmpc2:ci": s})
     assert "tdmpc2:ci: planner: seed 3: extras['wf.planner.horizon'] is None" in lines
@@ -154,6 +154,11 @@ def test_unplannable_family_skips_the_planner_gate_with_a_reason() -> None:
 
 
 # -- trend gates of the families that land later, on synthetic run records ----------------------
+
+
+def family_gate(kind: str, records: list, settings: GateSettings) -> dict:
+    given = GateInput("m:ci", kind, records, [], [], [], MEASURE, settings, {})
+    return FamilyGate().evaluate(given).to_dict()
 
 
 def family(kind: str, records: list) -> dict:

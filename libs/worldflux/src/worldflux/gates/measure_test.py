@@ -80,7 +80,7 @@ def test_shards_merged_equal_one_measurement(tmp_path: Path) -> None:
     a = json.loads((tmp_path / "whole.json").read_text())
     b = json.loads((tmp_path / "merged.json").read_text())
     assert untimed(a) == untimed(b)
-    stability = b["summary"]["toy:ci"]["gates"]["reproducibility"]["seed_stability"]
+    stability = b["summary"]["toy:ci"]["gates"]["seed_stability"]
     assert stability["pass"] is True and stability["identical"] is True
 
 

@@ -26,7 +26,7 @@ from worldflux.gates.schema import ReportError, validate_report
 from worldflux.gates.settings import GateSettings, MeasureSettings
 from worldflux.serialization import atomic_write_bytes
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _now() -> str:

@@ -24,7 +24,7 @@ def full_report() -> Report:
 
 def test_the_schema_is_valid_and_ships_with_the_package() -> None:
     jsonschema.Draft202012Validator.check_schema(report_schema())
-    assert report_schema()["properties"]["schema_version"] == {"const": 2}
+    assert report_schema()["properties"]["schema_version"] == {"const": 3}
 
 
 def test_round_trip_keeps_every_run_and_the_doc_field_names(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_round_trip_keeps_every_run_and_the_doc_field_names(tmp_path: Path) -> N
     assert block["success_rate"] == 1.0
     for name in ("ci_low", "ci_high", "pass"):
         assert name in block["gates"]["common"]
-    assert block["gates"]["family_pass"] is True
+    assert block["gates"]["family"]["pass"] is True
     again = read_report(path)
     assert [r.run_id for r in again.ordered_runs()] == [
         "tdmpc2:ci/seed0",

@@ -18,7 +18,8 @@ import torch
 
 from worldflux.core import NonFiniteLossError, WorldModel, create_world_model
 from worldflux.core.registry import get_family
-from worldflux.gates import checks, families, skill
+from worldflux.gates import checks, skill
+from worldflux.gates.kinds import GENERIC, gate_kind
 from worldflux.gates.backend import TrainingBackend, TrainSpec
 from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps, evaluate, heldout_batches
@@ -95,9 +96,9 @@ def execute(
     started = time.perf_counter()
     family, _, size = job.model.partition(":")
     try:
-        kind = families.gate_kind(family, get_family(family).model_class)
+        kind = gate_kind(get_family(family).model_class)
     except Exception:
-        kind = families.GENERIC
+        kind = GENERIC
     record = RunRecord(
         model=job.model,
         family=family,
