@@ -216,7 +216,8 @@ class WorldModel(nn.Module, ABC):
 
     # -- checkpoints -----------------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
-        from worldflux.serialization import save_pretrained
+        # Lazy: checkpoint rebuilds families through the registry, which imports this module.
+        from worldflux.core.checkpoint import save_pretrained
 
         return save_pretrained(self, path)
 
@@ -224,7 +225,7 @@ class WorldModel(nn.Module, ABC):
     def from_pretrained(
         cls, path: str | Path, map_location: str | torch.device = "cpu"
     ) -> WorldModel:
-        from worldflux.serialization import load_pretrained
+        from worldflux.core.checkpoint import load_pretrained
 
         model = load_pretrained(path, map_location=map_location)
         if cls is not WorldModel and not isinstance(model, cls):

@@ -12,15 +12,15 @@ import pytest
 import torch
 from plugin_family.toy_family import ToyWorldModel
 
+from worldflux.core import atomic as atomic_module
 from worldflux.core import create_world_model
-from worldflux.serialization import atomic as atomic_module
-from worldflux.serialization import (
+from worldflux.core.atomic import (
     atomic_directory,
-    load_pretrained,
     previous_path,
     readable_directory,
     recover_directory,
 )
+from worldflux.core.checkpoint import load_pretrained
 
 
 def toy(seed: int) -> ToyWorldModel:

@@ -6,7 +6,7 @@ import torch
 from plugin_family.toy_family import ToyWorldModel
 
 from worldflux.core import CheckpointError, WorldModel, create_world_model
-from worldflux.serialization import CONFIG_FILE, META_FILE, WEIGHTS_FILE, load_pretrained
+from worldflux.core.checkpoint import CONFIG_FILE, META_FILE, WEIGHTS_FILE, load_pretrained
 
 
 @pytest.fixture()
