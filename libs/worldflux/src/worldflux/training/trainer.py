@@ -5,6 +5,17 @@ NonFiniteLossError if a component is NaN/Inf, backward, (all-reduce under torchr
 optimizer and schedule step, model.after_optimizer_step(step). Everything a step depends on
 (weights, optimizer moments, schedule, every RNG, the sampler, the step, replay contents) is in
 the checkpoint, so a resumed run repeats an uninterrupted one step for step.
+
+Several optimizers. A model's parameter groups may name an "optimizer" (default "main"). Each
+named set is updated in turn, in the order the names first appear: the first on model.loss,
+every later one on model.optimizer_loss(name, batch, first_output), computed after the earlier
+updates (TD-MPC2's policy after its world model). Each set clips its own gradients, as separate
+official optimizers do. They share one torch optimizer (a parameter without a gradient is
+skipped by its step), so the checkpoint format and the schedule stay those of one optimizer.
+
+Replay context. A model whose `keeps_replay_context` is true gets a ReplayBuffer even when
+given a fixed dataset (ReplayBuffer.from_dataset), and the posterior latents its loss returns
+in `aux["posterior.<name>"]` are written back to the rows they belong to after each step.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ from worldflux.training.distributed import (
 from worldflux.training.loggers import MetricsLogger
 from worldflux.training.optim import build_optimizer
 from worldflux.training.progress import ProgressBar
-from worldflux.training.replay import ReplayBuffer
+from worldflux.training.replay import SLOTS_KEY, ReplayBuffer
 from worldflux.training.schedule import build_schedule
 from worldflux.training.seeding import capture_rng, restore_rng, seed_everything, set_deterministic
 
@@ -56,6 +67,8 @@ EVAL_SEED_OFFSET = 0xE7A1_0000
 RANK_SEED_STRIDE = 1_000_003
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
+MAIN_OPTIMIZER = "main"  # parameter groups that name no optimizer
+POSTERIOR_PREFIX = "posterior."  # LossOutput.aux keys of latents kept for replay context
 
 
 class DataSource(Protocol):
@@ -100,12 +113,22 @@ class Trainer:
         self.model = model.to(self.device)
         if self.dist.enabled:
             broadcast_module(self.model)
+        if getattr(model, "keeps_replay_context", False) and not isinstance(
+            train_data, ReplayBuffer
+        ):
+            if not hasattr(train_data, "episodes"):
+                raise ContractError(
+                    f"{model.model_id} keeps a replay context: train it on a ReplayBuffer or a "
+                    "dataset with .episodes (a SequenceDataset)"
+                )
+            train_data = ReplayBuffer.from_dataset(train_data)
         self.train_data = train_data
         self.eval_data = eval_data
         self.callbacks = list(callbacks)
         self.optimizer_spec = model.optimizer_spec()
         self.optimizer = build_optimizer(model, self.optimizer_spec)
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.param_sets = optimizer_sets(self.optimizer)
         self.scheduler = build_schedule(
             self.optimizer,
             self.optimizer_spec.warmup_steps,
@@ -174,31 +197,65 @@ class Trainer:
         cfg = self.config
         step = self.step + 1
         self.model.train()
-        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator)
-        out = self.model.loss(batch.to(self.device))
-        self._check_finite(out, step)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.total.backward()
-        if self.dist.enabled:
-            average_gradients(self.params, self.dist.world_size)
-        grad_norm = clip_gradients(
-            self.params, self.optimizer_spec.clip, self.optimizer_spec.clip_value
+        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator).to(
+            self.device
         )
-        if not bool(torch.isfinite(grad_norm)):
-            # Gradients are identical on every rank after the all-reduce: all ranks stop here.
-            raise NonFiniteLossError("grad_norm", float(grad_norm), step)
+        out = self.model.loss(batch)
+        self._check_finite(out, step)
         # The schedule's lr (spec.lr times warmup/decay); groups scale it by their lr_scale.
         lr = self.optimizer_spec.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-        self.optimizer.step()
+        metrics = out.scalars()
+        metrics.update({k: float(v) for k, v in out.metrics.items()})
+        first, *later = self.param_sets
+        metrics["grad_norm"] = self._update(first[1], out.total, step, "grad_norm")
+        for name, params in later:
+            extra = self.model.optimizer_loss(name, batch, out)
+            self._check_finite(extra, step)
+            metrics.update({k: v for k, v in extra.scalars().items() if k != "total"})
+            metrics.update({k: float(v) for k, v in extra.metrics.items()})
+            key = f"grad_norm_{name}"
+            metrics[key] = self._update(params, extra.total, step, key)
         self.scheduler.step()
         if self.dist.enabled:
             broadcast_module(self.model, buffers_only=True)
         self.model.after_optimizer_step(step)
+        self._keep_replay_context(batch, out)
         self.step = step
-        metrics = out.scalars()
-        metrics.update({k: float(v) for k, v in out.metrics.items()})
-        metrics.update(lr=lr, grad_norm=float(grad_norm))
+        metrics["lr"] = lr
         return metrics
+
+    def _update(
+        self, params: list[torch.nn.Parameter], loss: torch.Tensor, step: int, name: str
+    ) -> float:
+        """Backward, clip and step the parameters of one optimizer; the pre-clip grad norm."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if len(self.param_sets) > 1:
+            # Another optimizer's parameters are not this update's to move.
+            mine = {id(p) for p in params}
+            for p in self.params:
+                if id(p) not in mine:
+                    p.grad = None
+        if self.dist.enabled:
+            average_gradients(params, self.dist.world_size)
+        grad_norm = clip_gradients(params, self.optimizer_spec.clip, self.optimizer_spec.clip_value)
+        if not bool(torch.isfinite(grad_norm)):
+            # Gradients are identical on every rank after the all-reduce: all ranks stop here.
+            raise NonFiniteLossError(name, float(grad_norm), step)
+        self.optimizer.step()
+        return float(grad_norm)
+
+    def _keep_replay_context(self, batch: Batch, out: Any) -> None:
+        """Write the posteriors of this batch back to the replay rows it was read from."""
+        slots = batch.extras.get(SLOTS_KEY)
+        store = getattr(self.train_data, "store_latents", None)
+        latents = {
+            k[len(POSTERIOR_PREFIX) :]: v
+            for k, v in getattr(out, "aux", {}).items()
+            if k.startswith(POSTERIOR_PREFIX)
+        }
+        if slots is not None and store is not None and latents:
+            store(slots, latents)
 
     def _check_finite(self, out: Any, step: int) -> None:
         if not self.dist.enabled:
@@ -413,6 +470,16 @@ class Trainer:
         self.initial_eval = dict(state["initial_eval"])
         self._checkpointed_step = self.step
         log.info("resumed from %s at step %d", path, self.step)
+
+
+def optimizer_sets(
+    optimizer: torch.optim.Optimizer,
+) -> list[tuple[str, list[torch.nn.Parameter]]]:
+    """(optimizer name, its parameters) in the order the names first appear in the groups."""
+    sets: dict[str, list[torch.nn.Parameter]] = {}
+    for group in optimizer.param_groups:
+        sets.setdefault(str(group.get("optimizer", MAIN_OPTIMIZER)), []).extend(group["params"])
+    return list(sets.items()) or [(MAIN_OPTIMIZER, [])]
 
 
 def train(

@@ -7,13 +7,19 @@ from typing import Any
 import torch
 
 from worldflux.core import Batch
-from worldflux.models.tdmpc2 import TDMPC2, TDMPC2Config
+from worldflux.models.tdmpc2 import SIZES, TDMPC2, TDMPC2Config
 
 
 def small_model(seed: int = 0, **overrides: Any) -> TDMPC2:
     """A ci-sized model on 3-D observations and 1-D actions (Pendulum's shapes)."""
     torch.manual_seed(seed)
-    settings: dict[str, Any] = {"obs_shape": (3,), "action_dim": 1, **overrides}
+    settings: dict[str, Any] = {
+        **SIZES["ci"],
+        "size": "ci",
+        "obs_shape": (3,),
+        "action_dim": 1,
+        **overrides,
+    }
     return TDMPC2(TDMPC2Config(**settings))
 
 
@@ -33,11 +39,17 @@ def random_batch(model: TDMPC2, batch_size: int = 8, seq_len: int = 4, seed: int
 
 
 def train_steps(model: TDMPC2, steps: int, seed: int = 0) -> None:
-    """A few Adam steps on random batches, so targets and the Q scale move off their init."""
+    """A few Adam steps on random batches, so targets and the Q scale move off their init:
+    the world model first, then the policy on the detached latents (the Trainer's order)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for step in range(steps):
-        out = model.loss(random_batch(model, seed=seed + step))
+        batch = random_batch(model, seed=seed + step)
+        out = model.loss(batch)
         opt.zero_grad()
         out.total.backward()
+        opt.step()
+        policy = model.optimizer_loss("policy", batch, out)
+        opt.zero_grad()
+        policy.total.backward()
         opt.step()
         model.after_optimizer_step(step)

@@ -11,15 +11,16 @@ every step t is weighted rho^t:
 - value (x0.1): soft cross-entropy of every Q member at (z_t, a_t) against the TD target
   r_t + discount * continue_t * min of two random target Qs at (z'_{t+1}, pi(z'_{t+1}));
 - termination (x1, episodic configs only): BCE of the termination head at z_{t+1};
-- policy: -(entropy_coef * scaled entropy + Q / running scale) at the detached latents, with
-  Q from detached online weights, so no Q parameter receives a gradient from it.
+- policy (`tdmpc2_policy_loss`): -(entropy_coef * scaled entropy + Q / running scale) at the
+  detached latents, with Q from detached online weights, so no Q parameter receives a gradient.
 
-The policy term reaches the optimizer through `total` by gradient only: total's value is the
-world-model objective (the quantity that is expected to fall on held-out data) plus
-(pi - pi.detach()), which is zero in value. The policy objective is -Q, which grows as the
-values are learnt, so adding its value would make `total` meaningless as a loss curve; it is
-reported on its own as the `pi` component. Policy and world-model parameters are disjoint, so
-the summed gradient is exactly that of the official two optimizers' losses.
+As in the official `update`, the policy is a second optimizer stepped *after* the world model:
+`tdmpc2_loss` returns the world-model objective as `total` and the detached latent rollout in
+`aux["policy.latents"]`; the Trainer steps the world model, then asks the model for
+`optimizer_loss("policy", ...)`, which evaluates the policy loss on those latents with the
+freshly updated Q weights. `total` is thus the quantity expected to fall on held-out data; the
+policy objective is -Q, which grows as values are learnt. Outside training (evaluation, no
+gradient) the `pi` component is reported alongside, with the current weights.
 
 Steps after an episode boundary inside a sequence (is_first at t+1, or a terminal before t) are
 masked out of the world-model terms.
@@ -34,8 +35,10 @@ import torch.nn.functional as F
 
 from worldflux.core import Batch, ContractError, LossOutput
 
-if TYPE_CHECKING:  # the model imports this module lazily; no cycle at runtime
+if TYPE_CHECKING:  # model.py imports this module; the model class only for type hints
     from worldflux.models.tdmpc2.model import TDMPC2
+
+POLICY_LATENTS = "policy.latents"  # LossOutput.aux: the detached rollout the policy trains on
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -142,27 +145,42 @@ def tdmpc2_loss(model: TDMPC2, batch: Batch) -> LossOutput:
         components["termination"] = _masked_mean(term_bce, valid)
         world_model = world_model + cfg.termination_coef * components["termination"]
 
-    # Policy prior on the detached latent rollout; Q weights are cut from the graph.
-    pi_latents = latents.detach()
-    sample = model.pi(pi_latents)
-    qs = model.q_value(pi_latents, sample.action, reduce="avg", source="detached")  # [B, H+1]
-    if model.training and torch.is_grad_enabled():
-        model.scale.update(qs[:, 0])
-    qs = model.scale(qs)
-    objective = cfg.entropy_coef * sample.scaled_entropy.squeeze(-1) + qs  # [B, H+1]
-    pi_loss = (-objective.mean(0) * rho).mean()
-    components["pi"] = pi_loss
-
-    total = world_model + (pi_loss - pi_loss.detach())
     with torch.no_grad():
         reward_pred = model.twohot.decode(reward_logits)
         metrics = {
-            "q_scale": float(model.scale.value),
-            "pi_entropy": float(sample.entropy.mean()),
-            "pi_log_std": float(sample.log_std.mean()),
             "td_target_mean": float(td_targets.mean()),
             "q_mean": float(model.twohot.decode(q_logits).mean()),
             "reward_mae": float(_masked_mean((reward_pred - rewards).abs(), valid)),
             "valid_fraction": float(valid.mean()),
         }
-    return LossOutput(total, components, metrics)
+    aux = {POLICY_LATENTS: latents.detach()}
+    if not (model.training and torch.is_grad_enabled()):
+        # Not a training step, so no second optimizer follows: report the policy term here.
+        policy = tdmpc2_policy_loss(model, latents.detach())
+        components["pi"] = policy.total.detach()
+        metrics.update(policy.metrics)
+    return LossOutput(world_model, components, metrics, aux)
+
+
+def tdmpc2_policy_loss(model: TDMPC2, latents: torch.Tensor) -> LossOutput:
+    """The policy prior's loss on a detached latent rollout [B, H+1, L] (official update_pi).
+
+    Q comes from detached online weights, so the gradient reaches only the policy; the running
+    Q scale moves in training only.
+    """
+    cfg = model.config
+    rho = cfg.rho ** torch.arange(latents.shape[1], device=latents.device, dtype=torch.float32)
+    latents = latents.detach()
+    sample = model.pi(latents)
+    qs = model.q_value(latents, sample.action, reduce="avg", source="detached")  # [B, H+1]
+    if model.training and torch.is_grad_enabled():
+        model.scale.update(qs[:, 0])
+    qs = model.scale(qs)
+    objective = cfg.entropy_coef * sample.scaled_entropy.squeeze(-1) + qs  # [B, H+1]
+    pi_loss = (-objective.mean(0) * rho).mean()
+    metrics = {
+        "q_scale": float(model.scale.value),
+        "pi_entropy": float(sample.entropy.detach().mean()),
+        "pi_log_std": float(sample.log_std.detach().mean()),
+    }
+    return LossOutput(pi_loss, {"pi": pi_loss}, metrics)

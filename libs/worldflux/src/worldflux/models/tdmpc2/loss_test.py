@@ -25,9 +25,14 @@ def _touches(loss: torch.Tensor, module: torch.nn.Module) -> bool:
 def test_every_component_is_finite_and_differentiable() -> None:
     model = small_model()
     train_steps(model, 3)  # move Q and reward heads off their zero init
-    out = model.loss(random_batch(model, seed=10))
-    assert set(out.components) == {"consistency", "reward", "value", "pi"}
+    batch = random_batch(model, seed=10)
+    out = model.loss(batch)
+    assert set(out.components) == {"consistency", "reward", "value"}  # pi: its own optimizer
+    policy = model.optimizer_loss("policy", batch, out)
+    assert set(policy.components) == {"pi"}
     out.check_finite()
+    policy.check_finite()
+    components = {**out.components, "pi": policy.total}
     expected = {
         "consistency": ("encoder", "dynamics"),
         "reward": ("reward_head", "encoder", "dynamics"),
@@ -36,32 +41,43 @@ def test_every_component_is_finite_and_differentiable() -> None:
     }
     for name, modules in expected.items():
         for module in modules:
-            assert _touches(out.components[name], getattr(model, module)), (name, module)
+            assert _touches(components[name], getattr(model, module)), (name, module)
 
 
 def test_policy_term_moves_no_q_parameter_and_the_model_terms_no_policy_parameter() -> None:
     model = small_model()
     train_steps(model, 3)
-    out = model.loss(random_batch(model, seed=11))
-    assert all(g is None for g in _grads(out.components["pi"], model.q))
+    batch = random_batch(model, seed=11)
+    out = model.loss(batch)
+    pi = model.optimizer_loss("policy", batch, out).total
+    assert not out.aux["policy.latents"].requires_grad  # the policy trains on detached latents
+    assert all(g is None for g in _grads(pi, model.q))
     for module in ("encoder", "dynamics", "reward_head"):
-        assert all(g is None for g in _grads(out.components["pi"], getattr(model, module)))
+        assert all(g is None for g in _grads(pi, getattr(model, module)))
     for name in ("consistency", "reward", "value"):
         assert all(g is None for g in _grads(out.components[name], model.pi_head))
 
 
-def test_total_is_the_weighted_world_model_loss_with_the_policy_gradient() -> None:
+def test_total_is_the_weighted_world_model_loss_and_moves_no_policy_parameter() -> None:
     model = small_model()
     train_steps(model, 2)
     out = model.loss(random_batch(model, seed=12))
     c = out.components
     expected = 20 * c["consistency"] + 0.1 * c["reward"] + 0.1 * c["value"]
     assert out.total.item() == pytest.approx(expected.item(), rel=1e-6)
-    # The policy term contributes its gradient (and nothing else) to the total.
-    for g_total, g_pi in zip(
-        _grads(out.total, model.pi_head), _grads(c["pi"], model.pi_head), strict=True
-    ):
-        assert g_total is not None and g_pi is not None and torch.allclose(g_total, g_pi)
+    assert all(g is None for g in _grads(out.total, model.pi_head))
+
+
+def test_evaluation_reports_the_policy_term_without_adding_it() -> None:
+    model = small_model()
+    train_steps(model, 2)
+    model.eval()
+    with torch.no_grad():
+        out = model.loss(random_batch(model, seed=12))
+    c = out.components
+    assert "pi" in c and math.isfinite(c["pi"].item())
+    expected = 20 * c["consistency"] + 0.1 * c["reward"] + 0.1 * c["value"]
+    assert out.total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_consistency_is_rho_weighted_and_averaged_over_the_horizon() -> None:
@@ -136,7 +152,7 @@ def test_running_scale_moves_in_training_only() -> None:
     model.train()
     with torch.no_grad():
         model.q.weight_2.normal_(0.0, 3.0)  # Qs spread over states -> percentile range > 1
-    model.loss(batch)
+    model.optimizer_loss("policy", batch, model.loss(batch))  # the policy update moves it
     assert not torch.equal(model.scale.value, value)
 
 

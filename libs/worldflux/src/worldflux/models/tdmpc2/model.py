@@ -29,6 +29,7 @@ from worldflux.core import (
 from worldflux.models.tdmpc2.config import TDMPC2Config
 from worldflux.models.tdmpc2.ensemble import QEnsemble
 from worldflux.models.tdmpc2.layers import PixelEncoder, SimNorm, init_weights, mlp
+from worldflux.models.tdmpc2.loss import POLICY_LATENTS, tdmpc2_loss, tdmpc2_policy_loss
 from worldflux.models.tdmpc2.policy import (
     PolicySample,
     RunningScale,
@@ -38,6 +39,7 @@ from worldflux.models.tdmpc2.policy import (
 from worldflux.models.tdmpc2.twohot import TwoHot
 
 QSource = Literal["online", "detached", "target"]
+POLICY_OPTIMIZER = "policy"  # parameter-group name of the policy's own optimizer
 
 
 class TDMPC2(WorldModel):
@@ -225,9 +227,13 @@ class TDMPC2(WorldModel):
         return self.denormalize_action(torch.stack(actions, 1))
 
     def loss(self, batch: Batch) -> LossOutput:
-        from worldflux.models.tdmpc2.loss import tdmpc2_loss
-
         return tdmpc2_loss(self, batch)
+
+    def optimizer_loss(self, optimizer: str, batch: Batch, first: LossOutput) -> LossOutput:
+        """The policy's loss, after the world-model step, on that step's detached latents."""
+        if optimizer != POLICY_OPTIMIZER:
+            return super().optimizer_loss(optimizer, batch, first)
+        return tdmpc2_policy_loss(self, first.aux[POLICY_LATENTS])
 
     # -- training hooks --------------------------------------------------------------------
     def optimizer_spec(self) -> OptimizerSpec:
@@ -236,8 +242,9 @@ class TDMPC2(WorldModel):
         )
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Encoder at lr x 0.3 (official enc_lr_scale); the policy with Adam eps 1e-5 as the
-        official separate policy optimizer."""
+        """Encoder at lr x 0.3 (official enc_lr_scale); the policy as the official separate
+        optimizer: Adam eps 1e-5, stepped after the world model, its gradients clipped on
+        their own (both at grad_clip_norm)."""
         encoder = list(self.encoder.parameters())
         policy = list(self.pi_head.parameters())
         taken = {id(p) for p in encoder + policy}
@@ -245,7 +252,13 @@ class TDMPC2(WorldModel):
         return [
             {"params": encoder, "lr_scale": self.config.enc_lr_scale, "name": "encoder"},
             {"params": rest, "lr_scale": 1.0, "name": "world_model"},
-            {"params": policy, "lr_scale": 1.0, "eps": 1e-5, "name": "policy"},
+            {
+                "params": policy,
+                "lr_scale": 1.0,
+                "eps": 1e-5,
+                "name": "policy",
+                "optimizer": POLICY_OPTIMIZER,
+            },
         ]
 
     def after_optimizer_step(self, step: int) -> None:
