@@ -86,7 +86,13 @@ class Registry(Generic[T]):
                 return
             self._discovered = True
             for module in self.builtins:
-                importlib.import_module(module)
+                try:
+                    importlib.import_module(module)
+                except ModuleNotFoundError as err:
+                    # A slimmer install may leave a built-in catalogue out; a broken import
+                    # inside a present module is still an error.
+                    if err.name is None or not module.startswith(err.name):
+                        raise
             for entry_point in importlib.metadata.entry_points(group=self.group):
                 try:
                     loaded = entry_point.load()
@@ -111,6 +117,13 @@ class Registry(Generic[T]):
                 f"unknown {self.what} {name!r}{suggest(name, self._entries)}; "
                 f"known: {', '.join(self.names())}"
             ) from None
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def peek(self, name: str) -> T | None:
+        """The entry registered under `name` so far, without discovering (for registration)."""
+        return self._entries.get(name)
 
     def names(self) -> list[str]:
         """Registered names, in registration order (built-ins first)."""

@@ -1,16 +1,14 @@
 """The family registry and `create_world_model`.
 
-Families register themselves when their module is imported. Nothing here names a family: the
-built-in catalogue (`worldflux.models.catalog`) and third-party packages (entry point group
-`worldflux.families`) are discovered on first lookup, so adding a family never edits core.
+Families register themselves when their module is imported (`register_family`, built on the
+one registry idiom of core.plugins). Nothing here names a family: the built-in catalogue
+(`worldflux.models.catalog`, also declared as an entry point of the wheel) and third-party
+packages (entry point group `worldflux.families`) are discovered on first lookup, so adding a
+family never edits core.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +17,10 @@ from typing import Any
 from worldflux.core.config import WorldModelConfig, suggest
 from worldflux.core.errors import ContractError, UnknownModelError
 from worldflux.core.model import WorldModel
+from worldflux.core.plugins import Registry
 
 ENTRY_POINT_GROUP = "worldflux.families"
 BUILTIN_CATALOG = "worldflux.models.catalog"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +35,10 @@ class FamilyInfo:
     aliases: Mapping[str, str] = field(default_factory=dict)
 
 
-_families: dict[str, FamilyInfo] = {}
+FAMILIES: Registry[FamilyInfo] = Registry(
+    "model family", ENTRY_POINT_GROUP, builtins=(BUILTIN_CATALOG,), error=UnknownModelError
+)
 _aliases: dict[str, str] = {}
-_discovered = False
-_lock = threading.RLock()
 
 
 def register_family(
@@ -55,8 +52,6 @@ def register_family(
     description: str = "",
 ) -> FamilyInfo:
     """Register a family. Re-registering the same class is a no-op (module re-imports)."""
-    if ":" in name or not name:
-        raise ContractError(f"family name {name!r} must be non-empty and contain no ':'")
     if default_size not in sizes:
         raise ContractError(
             f"default size {default_size!r} of {name} is not one of {sorted(sizes)}"
@@ -66,15 +61,11 @@ def register_family(
     info = FamilyInfo(
         name, model_class, config_class, dict(sizes), default_size, description, dict(aliases or {})
     )
-    with _lock:
-        existing = _families.get(name)
-        if existing is not None and existing.model_class is not model_class:
-            raise ContractError(
-                f"family {name!r} is already registered by {existing.model_class.__module__}"
-            )
-        _families[name] = info
-        for alias, target in info.aliases.items():
-            _aliases[alias] = target
+    existing = FAMILIES.peek(name)
+    if existing is not None and existing.model_class is model_class:
+        return existing
+    FAMILIES.register(info)
+    _aliases.update(info.aliases)
     model_class.family = name
     model_class.config_class = config_class
     return info
@@ -82,36 +73,15 @@ def register_family(
 
 def discover_families() -> None:
     """Import the built-in catalogue (if installed) and every entry-point family, once."""
-    global _discovered
-    with _lock:
-        if _discovered:
-            return
-        _discovered = True
-        try:
-            importlib.import_module(BUILTIN_CATALOG)
-        except ModuleNotFoundError as err:
-            if err.name is None or not BUILTIN_CATALOG.startswith(err.name):
-                raise
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                entry_point.load()
-            except Exception as err:  # a broken plugin must not hide the others
-                log.warning("worldflux family plugin %s failed to load: %s", entry_point.name, err)
+    FAMILIES.discover()
 
 
 def families() -> dict[str, FamilyInfo]:
-    discover_families()
-    return dict(_families)
+    return {name: FAMILIES.get(name) for name in FAMILIES.names()}
 
 
 def get_family(name: str) -> FamilyInfo:
-    known = families()
-    if name not in known:
-        raise UnknownModelError(
-            f"unknown model family {name!r}{suggest(name, known)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return known[name]
+    return FAMILIES.get(name)
 
 
 def list_models(include_aliases: bool = False) -> list[str]:
@@ -127,13 +97,13 @@ def resolve_model_id(model_id: str) -> tuple[FamilyInfo, str]:
     discover_families()
     target = _aliases.get(model_id, model_id)
     name, _, size = target.partition(":")
-    if name not in _families:
-        choices = list(_families) + list(_aliases) + list_models()
+    if name not in FAMILIES:
+        choices = FAMILIES.names() + list(_aliases) + list_models()
         raise UnknownModelError(
             f"unknown model {model_id!r}{suggest(model_id, choices)}; "
             f"see list_models() for the {len(list_models())} known ids"
         )
-    family = _families[name]
+    family = FAMILIES.get(name)
     size = size or family.default_size
     if size not in family.sizes:
         raise UnknownModelError(

@@ -82,7 +82,7 @@ def counting_dataset(monkeypatch):
         return episodes(offset=seed)
 
     info = dataclasses.replace(registry.DATASETS["pendulum"], obs_shape=(2,), build=build)
-    monkeypatch.setitem(registry.DATASETS, "pendulum", info)
+    monkeypatch.setattr(registry, "dataset_info", lambda name: info)
     return calls
 
 

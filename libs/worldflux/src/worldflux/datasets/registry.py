@@ -1,4 +1,8 @@
-"""The bundled datasets by name, and load_dataset: generate once, then read from the cache."""
+"""The bundled datasets by name, and load_dataset: generate once, then read from the cache.
+
+A dataset is one `DatasetInfo` (its shapes and a `build(split, seed)` generator) registered with
+`register_dataset`, or named by a `worldflux.datasets` entry point of another package.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 from worldflux.core.config import suggest
 from worldflux.core.errors import ContractError
+from worldflux.core.plugins import Registry
 from worldflux.datasets import classic, pixels, unlearnable, video
 from worldflux.datasets.cache import cache_dir, load_episodes, save_episodes
 from worldflux.datasets.episodes import Episodes
@@ -40,102 +45,99 @@ class DatasetInfo:
     version: int = 1
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo(
-            "pendulum",
-            "Pendulum-v1 states (cos, sin, velocity); noisy energy-pumping + PD controller",
-            classic.pendulum,
-            (3,),
-            1,
-            "continuous",
-            "vector",
-        ),
-        DatasetInfo(
-            "mountaincar",
-            "MountainCarContinuous-v0 states (position, velocity); noisy energy-pumping policy",
-            classic.mountaincar,
-            (2,),
-            1,
-            "continuous",
-            "vector",
-        ),
-        DatasetInfo(
-            "cartpole",
-            "CartPole-v1 states; noisy linear balancing rule, terminations and truncations",
-            classic.cartpole,
-            (4,),
-            2,
-            "discrete",
-            "vector",
-        ),
-        DatasetInfo(
-            "pendulum-pixels",
-            "Pendulum-v1 rendered offscreen to 64x64 RGB, float32 [3, 64, 64] in [0, 1]",
-            pixels.pendulum_pixels,
-            (3, pixels.FRAME, pixels.FRAME),
-            1,
-            "continuous",
-            "image",
-        ),
-        DatasetInfo(
-            "video",
-            "procedural bouncing-ball clips, frames [3, 64, 64], the action pushes the red ball",
-            video.bouncing_balls,
-            (3, video.FRAME, video.FRAME),
-            2,
-            "continuous",
-            "video",
-        ),
-        DatasetInfo(
-            "tokens",
-            "Pendulum-v1 quantised to 2 tokens per step (angle, velocity), 5 discrete torques",
-            classic.tokens,
-            (2,),
-            len(classic.controllers.TORQUE_LEVELS),
-            "discrete",
-            "tokens",
-            obs_dtype="int64",
-            vocab_size=classic.VOCAB_SIZE,
-        ),
-        DatasetInfo(
-            "noise",
-            "nothing to learn: i.i.d. Gaussian observations and rewards, uniform actions, with "
-            "pendulum's shapes and episodes (a gate run on it must fail)",
-            unlearnable.noise,
-            (3,),
-            1,
-            "continuous",
-            "vector",
-        ),
-        DatasetInfo(
-            "pendulum-shuffled",
-            "nothing to learn about dynamics: pendulum transitions in a random order across the "
-            "split (a gate run on it must fail)",
-            unlearnable.pendulum_shuffled,
-            (3,),
-            1,
-            "continuous",
-            "vector",
-            version=2,  # actions shuffled apart from the states they were taken in
-        ),
-    )
-}
+DATASETS: Registry[DatasetInfo] = Registry(
+    "dataset", "worldflux.datasets", builtins=("worldflux.datasets.registry",)
+)
+register_dataset = DATASETS.register
+
+for _info in (
+    DatasetInfo(
+        "pendulum",
+        "Pendulum-v1 states (cos, sin, velocity); noisy energy-pumping + PD controller",
+        classic.pendulum,
+        (3,),
+        1,
+        "continuous",
+        "vector",
+    ),
+    DatasetInfo(
+        "mountaincar",
+        "MountainCarContinuous-v0 states (position, velocity); noisy energy-pumping policy",
+        classic.mountaincar,
+        (2,),
+        1,
+        "continuous",
+        "vector",
+    ),
+    DatasetInfo(
+        "cartpole",
+        "CartPole-v1 states; noisy linear balancing rule, terminations and truncations",
+        classic.cartpole,
+        (4,),
+        2,
+        "discrete",
+        "vector",
+    ),
+    DatasetInfo(
+        "pendulum-pixels",
+        "Pendulum-v1 rendered offscreen to 64x64 RGB, float32 [3, 64, 64] in [0, 1]",
+        pixels.pendulum_pixels,
+        (3, pixels.FRAME, pixels.FRAME),
+        1,
+        "continuous",
+        "image",
+    ),
+    DatasetInfo(
+        "video",
+        "procedural bouncing-ball clips, frames [3, 64, 64], the action pushes the red ball",
+        video.bouncing_balls,
+        (3, video.FRAME, video.FRAME),
+        2,
+        "continuous",
+        "video",
+    ),
+    DatasetInfo(
+        "tokens",
+        "Pendulum-v1 quantised to 2 tokens per step (angle, velocity), 5 discrete torques",
+        classic.tokens,
+        (2,),
+        len(classic.controllers.TORQUE_LEVELS),
+        "discrete",
+        "tokens",
+        obs_dtype="int64",
+        vocab_size=classic.VOCAB_SIZE,
+    ),
+    DatasetInfo(
+        "noise",
+        "nothing to learn: i.i.d. Gaussian observations and rewards, uniform actions, with "
+        "pendulum's shapes and episodes (a gate run on it must fail)",
+        unlearnable.noise,
+        (3,),
+        1,
+        "continuous",
+        "vector",
+    ),
+    DatasetInfo(
+        "pendulum-shuffled",
+        "nothing to learn about dynamics: pendulum transitions in a random order across the "
+        "split (a gate run on it must fail)",
+        unlearnable.pendulum_shuffled,
+        (3,),
+        1,
+        "continuous",
+        "vector",
+        version=2,  # actions shuffled apart from the states they were taken in
+    ),
+):
+    register_dataset(_info)
 
 
 def list_datasets() -> list[str]:
-    return sorted(DATASETS)
+    return sorted(DATASETS.names())
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ContractError(
-            f"unknown dataset {name!r}{suggest(name, DATASETS)}; "
-            f"available: {', '.join(list_datasets())}"
-        ) from None
+    return DATASETS.get(name)
 
 
 def cache_path(name: str, split: str, seed: int, root: Path | None = None) -> Path:

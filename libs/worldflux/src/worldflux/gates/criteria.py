@@ -122,7 +122,6 @@ def action_dependence(run: RunRecord, settings: GateSettings) -> tuple[bool | No
     return True, f"seed {run.seed}: {name} error {gain:+.1%} with shuffled actions"
 
 
-
 def _contract_failed(run: RunRecord) -> list[str]:
     """A contract failure fails the family whatever its kind."""
     contract = run.checks.get("contract")
@@ -388,7 +387,9 @@ class PlannerGate(Gate):
 
     name = "planner"
     column = "planner"
-    description = "planning through the model returns a valid ActionPayload that can depend on the actions"
+    description = (
+        "planning through the model returns a valid ActionPayload that can depend on the actions"
+    )
     unmeasured = IGNORED
 
     def evaluate(self, given: GateInput) -> GateResult:
@@ -397,9 +398,7 @@ class PlannerGate(Gate):
         if gate.passed is True and dependence is not None and dependence.passed is False:
             return GateResult(
                 False,
-                tuple(
-                    "plans cannot depend on the actions: " + why for why in dependence.reasons
-                ),
+                tuple("plans cannot depend on the actions: " + why for why in dependence.reasons),
             )
         return gate
 

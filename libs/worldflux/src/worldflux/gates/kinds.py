@@ -166,7 +166,9 @@ for _kind in (
     GateKind(
         "jepa", "representation loss falls and embeddings do not collapse", _jepa, "pendulum-pixels"
     ),
-    GateKind("vjepa2", "representation loss falls and the mask pipeline is finite", _vjepa2, "video"),
+    GateKind(
+        "vjepa2", "representation loss falls and the mask pipeline is finite", _vjepa2, "video"
+    ),
     GateKind(GENERIC, "contract suite passes and a trainer step is finite", _generic),
 ):
     register_gate_kind(_kind)

@@ -26,6 +26,7 @@ from worldflux.core import (
     ModelSpec,
 )
 from worldflux.core.config import suggest
+from worldflux.core.plugins import Registry
 from worldflux.planners.dynamics import Dynamics
 from worldflux.planners.objectives import Objective, Scorer, default_objective, make_objective
 from worldflux.planners.types import (
@@ -206,10 +207,17 @@ def gather_candidates(candidates: torch.Tensor, index: torch.Tensor) -> torch.Te
 
 
 class Planner(ABC):
-    """Base of the sampling planners: validates inputs, runs `_search`, packages the result."""
+    """Base of the sampling planners: validates inputs, runs `_search`, packages the result.
+
+    A planner is one class: `name`, `config_class`, the action `kinds` it plans, optional
+    `aliases`, registered with `@register_planner` (or a `worldflux.planners` entry point that
+    names the class), after which `make_planner(name)` and the planner service know it.
+    """
 
     name: ClassVar[str] = ""
+    config_class: ClassVar[type[SamplingConfig]]
     kinds: ClassVar[tuple[ActionKind, ...]] = ()
+    aliases: ClassVar[tuple[str, ...]] = ()
     config: SamplingConfig
 
     def __init__(self, config: SamplingConfig, objective: Objective | str | None = None) -> None:
@@ -369,3 +377,22 @@ def action_payload(kind: ActionKind, plan: torch.Tensor, extras: dict[str, Any])
     if kind is ActionKind.LATENT:
         return ActionPayload(kind=kind, latent=plan.float(), extras=extras)
     return ActionPayload(kind=kind, tensor=plan.float(), extras=extras)
+
+
+def _check_planner_class(entry: type[Planner]) -> None:
+    if not (isinstance(entry, type) and issubclass(entry, Planner)):
+        raise ContractError(f"a planner must be a Planner subclass, got {entry!r}")
+    config_class = getattr(entry, "config_class", None)
+    if not (isinstance(config_class, type) and issubclass(config_class, SamplingConfig)):
+        raise ContractError(f"planner {entry.__name__} needs a SamplingConfig `config_class`")
+    if not entry.kinds:
+        raise ContractError(f"planner {entry.__name__} names no action `kinds` it can plan")
+
+
+PLANNERS: Registry[type[Planner]] = Registry(
+    "planner",
+    "worldflux.planners",
+    builtins=("worldflux.planners.factory",),
+    check=_check_planner_class,
+)
+register_planner = PLANNERS.register

@@ -13,6 +13,7 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
+    register_planner,
     Bounds,
     Outcome,
     Planner,
@@ -60,8 +61,10 @@ def _check_stds(owner: str, min_std: float, max_std: float, init_std: float) -> 
         )
 
 
+@register_planner
 class CEMPlanner(Planner):
     name = "cem"
+    config_class = CEMConfig
     kinds = (ActionKind.CONTINUOUS, ActionKind.LATENT)
     config: CEMConfig
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
+    register_planner,
     Outcome,
     Planner,
     SamplingConfig,
@@ -52,8 +53,11 @@ class DiscreteCEMConfig(SamplingConfig):
             )
 
 
+@register_planner
 class DiscreteCEMPlanner(Planner):
     name = "discrete-cem"
+    config_class = DiscreteCEMConfig
+    aliases = ("categorical-cem", "discrete_cem", "dcem")
     kinds = (ActionKind.DISCRETE, ActionKind.TOKEN)
     config: DiscreteCEMConfig
 

@@ -1,4 +1,5 @@
-"""`make_planner(name, **settings)`: planners by name, for services and command lines.
+"""`make_planner(name, **settings)`: registered planners (planners.base.PLANNERS) by name, for
+services and command lines.
 
 Settings are config fields (strings from a command line are converted to the field's type)
 plus `objective` ("auto", "return", "goal" or an Objective). The "auto" planner picks MPPI or
@@ -15,28 +16,23 @@ import torch
 
 from worldflux.core import ConditionPayload, ContractError, LatentState, ModelSpec
 from worldflux.core.config import suggest
-from worldflux.planners.base import Planner, SamplingConfig
-from worldflux.planners.cem import CEMConfig, CEMPlanner
+from worldflux.planners.base import PLANNERS, Planner, SamplingConfig
+import worldflux.planners.cem  # noqa: F401  (the built-in planners register on import)
 from worldflux.planners.discrete_cem import DiscreteCEMConfig, DiscreteCEMPlanner
 from worldflux.planners.dynamics import Dynamics
 from worldflux.planners.mppi import MPPIConfig, MPPIPlanner
 from worldflux.planners.objectives import Objective
 from worldflux.planners.types import PlannerState, PlanResult
 
-PLANNERS: dict[str, tuple[type[Planner], type[SamplingConfig]]] = {
-    "cem": (CEMPlanner, CEMConfig),
-    "mppi": (MPPIPlanner, MPPIConfig),
-    "discrete-cem": (DiscreteCEMPlanner, DiscreteCEMConfig),
-}
-ALIASES = {
-    "categorical-cem": "discrete-cem",
-    "discrete_cem": "discrete-cem",
-    "dcem": "discrete-cem",
-}
+AUTO = "auto"
 
 
 def planner_names() -> list[str]:
-    return [*PLANNERS, "auto"]
+    return [*PLANNERS.names(), AUTO]
+
+
+def _aliases() -> dict[str, str]:
+    return {alias: cls.name for cls in PLANNERS.values() for alias in cls.aliases}
 
 
 def _convert(config_class: type[SamplingConfig], key: str, value: Any) -> Any:
@@ -75,18 +71,20 @@ def _config(config_class: type[SamplingConfig], settings: dict[str, Any]) -> Sam
 
 
 def make_planner(name: str, **settings: Any) -> Planner | AutoPlanner:
-    """A planner by name ("cem", "mppi", "discrete-cem", "auto") with config settings."""
-    canonical = ALIASES.get(name, name)
+    """A registered planner by name or alias ("cem", "mppi", "discrete-cem", or "auto"), with
+    config settings."""
+    aliases = _aliases()
+    canonical = aliases.get(name, name)
     objective = settings.pop("objective", None)
-    if canonical == "auto":
+    if canonical == AUTO:
         return AutoPlanner(objective=objective, **settings)
     if canonical not in PLANNERS:
         raise ContractError(
-            f"unknown planner {name!r}{suggest(name, [*PLANNERS, *ALIASES, 'auto'])}; "
+            f"unknown planner {name!r}{suggest(name, [*planner_names(), *aliases])}; "
             f"known planners: {', '.join(planner_names())}"
         )
-    planner_class, config_class = PLANNERS[canonical]
-    return planner_class(_config(config_class, settings), objective=objective)  # type: ignore[call-arg]
+    planner_class = PLANNERS.get(canonical)
+    return planner_class(_config(planner_class.config_class, settings), objective=objective)  # type: ignore[call-arg]
 
 
 class AutoPlanner:
@@ -96,7 +94,7 @@ class AutoPlanner:
     error up front, not at the first plan.
     """
 
-    name = "auto"
+    name = AUTO
 
     def __init__(self, objective: Objective | str | None = None, **settings: Any) -> None:
         known = set(MPPIConfig.field_names()) | set(DiscreteCEMConfig.field_names())

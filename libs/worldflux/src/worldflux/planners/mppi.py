@@ -16,6 +16,7 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
+    register_planner,
     Bounds,
     Outcome,
     Planner,
@@ -53,8 +54,10 @@ class MPPIConfig(SamplingConfig):
             )
 
 
+@register_planner
 class MPPIPlanner(Planner):
     name = "mppi"
+    config_class = MPPIConfig
     kinds = (ActionKind.CONTINUOUS, ActionKind.LATENT)
     config: MPPIConfig
 
