@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import torch
+
 from worldflux.core.errors import ContractError
 
 
@@ -132,6 +134,27 @@ class ActionSpec:
     def embed_dim(self) -> int:
         """Width of the action as a model input: dim, or the one-hot width of an index."""
         return self.num_actions if self.is_indexed else self.dim
+
+    def to_unit(self, actions: torch.Tensor) -> torch.Tensor:
+        """Bounded continuous actions [..., dim] -> [-1, 1] per dimension, the space that
+        policies and samplers of the reference families work in; unbounded ones unchanged."""
+        if self.low is None or self.high is None:
+            return actions
+        mid, half = self._mid_half(actions)
+        return (actions - mid) / half
+
+    def from_unit(self, actions: torch.Tensor) -> torch.Tensor:
+        """Inverse of to_unit: [-1, 1] -> the spec's bounds (no clamping)."""
+        if self.low is None or self.high is None:
+            return actions
+        mid, half = self._mid_half(actions)
+        return actions * half + mid
+
+    def _mid_half(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.low is not None and self.high is not None
+        low = torch.tensor(self.low, dtype=like.dtype, device=like.device)
+        high = torch.tensor(self.high, dtype=like.dtype, device=like.device)
+        return (high + low) / 2, (high - low) / 2
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -59,3 +59,15 @@ def test_model_spec_round_trip_and_checks() -> None:
         )
     with pytest.raises(ContractError, match="discount"):
         ModelSpec("t", "t", ObservationSpec((4,)), ActionSpec.discrete(2), discount=1.5)
+
+
+def test_actions_rescale_to_the_unit_box_and_back() -> None:
+    import torch
+
+    spec = ActionSpec(ActionKind.CONTINUOUS, dim=2, low=(-2.0, 0.0), high=(2.0, 1.0))
+    actions = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, 0.5]])
+    unit = spec.to_unit(actions)
+    assert torch.allclose(unit, torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]))
+    assert torch.allclose(spec.from_unit(unit), actions)
+    free = ActionSpec(ActionKind.CONTINUOUS, dim=2)  # unbounded: nothing to rescale
+    assert torch.equal(free.to_unit(actions), actions)
