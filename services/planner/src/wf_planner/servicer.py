@@ -1,7 +1,9 @@
-"""PlannerService: Plan (unary) and Control (bidirectional stream) over RemoteDynamics.
+"""PlannerService: Plan (unary) and Control (bidirectional stream) over any Dynamics.
 
-Each call plans inside `RemoteDynamics.scope(remaining time of the incoming call)`, so every
-dynamics RPC it makes ends before the caller stops waiting (deadline propagation). Each Control
+In deployment the dynamics are `RemoteDynamics` (replicas of a dynamics service); each call then
+plans inside its `scope(remaining time of the incoming call)`, so every dynamics RPC it makes
+ends before the caller stops waiting (deadline propagation). In-process dynamics work the same
+without a scope. Each Control
 stream keeps its own warm-start PlannerState and random generator; Plan calls start from the
 configured seed, so the same observation gets the same plan.
 
@@ -12,6 +14,7 @@ internal text stay in the planner's log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator
@@ -19,17 +22,8 @@ from collections.abc import Iterator
 import grpc
 import torch
 
-from worldflux.core import ConditionPayload, ContractError, ModelSpec
-from worldflux.planners import (
-    AutoPlanner,
-    GoalDistanceObjective,
-    Planner,
-    PlannerState,
-    PlanResult,
-    PlanStats,
-    ReturnObjective,
-    default_objective,
-)
+from worldflux.core import ConditionPayload, ContractError
+from worldflux.planners import AutoPlanner, Dynamics, Planner, PlannerState, PlanResult, PlanStats
 from worldflux.rpc.codec import DEFAULT_MAX_ELEMENTS, decode_tensor
 from worldflux.rpc.convert import action_payload_to_proto, condition_from_proto
 from worldflux.rpc.errors import (
@@ -40,7 +34,6 @@ from worldflux.rpc.errors import (
     status_for,
 )
 from worldflux.rpc.interceptors import context_code
-from worldflux.rpc.remote import RemoteDynamics
 from worldflux.rpc.server import Service, guarded
 from worldflux.v1 import payload_pb2, planner_pb2, tensor_pb2
 
@@ -110,7 +103,7 @@ class PlannerServicer:
     def __init__(
         self,
         planner: Planner | AutoPlanner,
-        dynamics: RemoteDynamics,
+        dynamics: Dynamics,
         *,
         seed: int = 0,
         default_deadline_s: float = 30.0,
@@ -121,7 +114,6 @@ class PlannerServicer:
         self.seed = seed
         self.default_deadline_s = default_deadline_s
         self.max_elements = max_elements
-        self._latents_for: str | None = None
 
     def service(self) -> Service:
         return Service(SERVICE_DESCRIPTOR, self)
@@ -142,27 +134,6 @@ class PlannerServicer:
     ) -> ConditionPayload | None:
         return condition_from_proto(message, field, self.max_elements)
 
-    def _request_latents(self, spec: ModelSpec) -> None:
-        """Ask the dynamics only for the latents the objective reads: the goal latent for
-        goal distances, none for a return objective (rewards, continues and values are all it
-        reads; the latents travel as empty placeholders)."""
-        fingerprint = self.dynamics.fingerprint
-        if self._latents_for == fingerprint:
-            return
-        planner = (
-            self.planner.for_spec(spec) if isinstance(self.planner, AutoPlanner) else self.planner
-        )
-        objective = planner.objective if planner.objective is not None else default_objective(spec)
-        names: list[str] = []
-        omit = False
-        if isinstance(objective, GoalDistanceObjective) and spec.goal_latent:
-            names = [spec.goal_latent]
-        elif isinstance(objective, ReturnObjective):
-            omit = True
-        self.dynamics.latents = names
-        self.dynamics.omit_latents = omit
-        self._latents_for = fingerprint
-
     def _budget(self, context: grpc.ServicerContext) -> float:
         remaining = context.time_remaining()
         if remaining is None or remaining > NO_DEADLINE_S:
@@ -177,10 +148,12 @@ class PlannerServicer:
         state: PlannerState | None,
         generator: torch.Generator,
     ) -> PlanResult:
+        scoped = getattr(self.dynamics, "scope", None)  # transports that call out have one
         for attempt in range(2):
-            with self.dynamics.scope(self._budget(context), context.is_active) as scope:
+            budget = self._budget(context)
+            within = scoped(budget, context.is_active) if scoped else contextlib.nullcontext()
+            with within as scope:
                 try:
-                    self._request_latents(self.dynamics.spec)
                     result = self.planner.plan(
                         self.dynamics, obs, condition, state, generator=generator
                     )
@@ -191,8 +164,8 @@ class PlannerServicer:
                     # old one means nothing now. Plan again from scratch, once.
                     state = None
                     continue
-            result.stats.dynamics_target = scope.last_target or ""
-            result.stats.failovers = scope.failovers
+            result.stats.dynamics_target = getattr(scope, "last_target", None) or ""
+            result.stats.failovers = getattr(scope, "failovers", 0)
             return result
         raise AssertionError("unreachable")
 

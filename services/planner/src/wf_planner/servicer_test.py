@@ -77,7 +77,6 @@ def test_plan_matches_the_in_process_planner(servers: list[RunningServer]) -> No
     assert list(stats.objective) == pytest.approx(local.stats.objective)
     assert stats.rollout_calls == 3 and stats.iterations == 3 and stats.horizon == 4
     assert stats.dynamics_target.startswith("127.0.0.1:") and stats.failovers == 0
-    assert remote.omit_latents  # a return objective reads no latent values: none travel
 
 
 def test_goal_objective_plans_towards_the_goal_with_only_the_goal_latent(
@@ -91,7 +90,6 @@ def test_goal_objective_plans_towards_the_goal_with_only_the_goal_latent(
         with pytest.raises(grpc.RpcError) as info:
             client.plan(obs)  # no goal given
     assert "GoalDistanceObjective needs a goal" in (info.value.details() or "")
-    assert remote.latents == ["z"] and not remote.omit_latents
     local = make_planner("auto", objective="goal", **SETTINGS).plan(
         InProcessDynamics(model),
         obs,
@@ -251,3 +249,22 @@ def test_command_line_settings_reach_the_planner() -> None:
     auto = build_planner(build_parser().parse_args(["--dynamics", "x:1"]))
     assert isinstance(auto, AutoPlanner)
     assert auto.continuous.config.num_samples == 512
+
+
+def test_the_planner_service_takes_any_dynamics(servers: list[RunningServer]) -> None:
+    """In-process dynamics behind the service (no scope, no replicas) plan the same actions."""
+    model = toy()
+    servicer = PlannerServicer(
+        make_planner("auto", **SETTINGS), InProcessDynamics(model), seed=7, default_deadline_s=20
+    )
+    plan = start_server("planner", [servicer.service()], ServerConfig(token="plan-secret"))
+    servers.append(plan)
+    obs = torch.randn(2, 3, generator=torch.Generator().manual_seed(3))
+    with PlannerClient(f"127.0.0.1:{plan.port}", token="plan-secret") as client:
+        action, stats = client.plan(obs)
+    local = make_planner("auto", **SETTINGS).plan(
+        InProcessDynamics(model), obs, generator=torch.Generator().manual_seed(7)
+    )
+    assert action.tensor is not None and local.action.tensor is not None
+    assert torch.equal(action.tensor, local.action.tensor)
+    assert stats.dynamics_target == "" and stats.failovers == 0

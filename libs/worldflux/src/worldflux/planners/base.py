@@ -122,6 +122,13 @@ class Bounds:
         return torch.maximum(torch.minimum(actions, self.high), self.low)
 
 
+def read_latents(objective: Objective, spec: ModelSpec) -> tuple[str, ...] | None:
+    """The rollout latents an objective reads (its `latents(spec)`), None when it does not say:
+    a custom objective without the method gets every latent."""
+    needed = getattr(objective, "latents", None)
+    return tuple(needed(spec)) if callable(needed) else None
+
+
 class Search:
     """One plan's context: the encoded states, the scorer and the rollout counter."""
 
@@ -145,6 +152,7 @@ class Search:
         self.generator = generator
         self.batch = latent.batch_size
         self.rollout_calls = 0
+        self.latents: tuple[str, ...] | None = None  # what the scorer reads (None: all)
 
     def evaluate(self, candidates: torch.Tensor) -> torch.Tensor:
         """Score candidates [B, N, H, ...] with ONE rollout call; returns [B, N].
@@ -154,7 +162,7 @@ class Search:
         """
         b, n, h = candidates.shape[:3]
         flat = candidates.reshape(b * n, h, *candidates.shape[3:])
-        rollout = self.dynamics.rollout(self.latent, flat, self.condition)
+        rollout = self.dynamics.rollout(self.latent, flat, self.condition, latents=self.latents)
         self.rollout_calls += 1
         if rollout.num_candidates != b * n or rollout.horizon != h:
             raise ContractError(
@@ -292,6 +300,7 @@ class Planner(ABC):
             generator = self.generator(device)
         scorer = objective.prepare(dynamics, condition, latent.batch_size)
         search = Search(dynamics, latent, scorer, condition, self.config.horizon, device, generator)
+        search.latents = read_latents(objective, spec)
         outcome = self._search(search, state)
         kind = spec.action.kind
         new_state = PlannerState(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -19,6 +19,9 @@ from worldflux.core import ConditionPayload, LatentState, ModelSpec, Rollout, Wo
 
 @runtime_checkable
 class Dynamics(Protocol):
+    """What planners, services and the gate call: in-process and remote implement the same
+    methods, so code written against one runs against the other unchanged."""
+
     @property
     def spec(self) -> ModelSpec: ...
 
@@ -31,12 +34,23 @@ class Dynamics(Protocol):
         state: LatentState,
         actions: torch.Tensor,
         condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
-        """All N candidates [N, H, ...] at once; N is a multiple of B, grouped per state."""
+        """All N candidates [N, H, ...] at once; N is a multiple of B, grouped per state.
+
+        `latents` names the rollout latents the caller will read (None: all; empty: none, only
+        rewards/continues/values). A transport may then leave the others out: over gRPC they
+        are most of the bytes. It is an argument, not client state, so one Dynamics can serve
+        callers with different objectives at once."""
         ...
 
     def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
         """Policy-prior action sequences [B * num_samples, H, ...], or None without a prior."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transport holds (channels, the model); further calls may fail."""
         ...
 
 
@@ -82,6 +96,15 @@ class InProcessDynamics:
         self.model = model.eval()
         self._spec = model.spec
 
+    def close(self) -> None:
+        """Nothing to release: the model stays the caller's."""
+
+    def __enter__(self) -> InProcessDynamics:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def spec(self) -> ModelSpec:
         return self._spec
@@ -101,7 +124,10 @@ class InProcessDynamics:
         state: LatentState,
         actions: torch.Tensor,
         condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
+        del latents  # in process every latent is already there: nothing to save by leaving out
         with seeded(content_seed(state, actions), self.device):
             return self.model.rollout(state.to(self.device), actions.to(self.device), condition)
 

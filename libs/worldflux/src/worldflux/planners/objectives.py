@@ -35,6 +35,9 @@ class Objective(Protocol):
         """Per-plan setup (e.g. encode the goal); returns the scorer for each iteration."""
         ...
 
+    # Optional: `latents(spec) -> Sequence[str]`, the rollout latents the scorer reads, so a
+    # remote rollout sends only those (planners.base.read_latents; without it, all travel).
+
 
 def _discounts(gamma: float, horizon: int, like: torch.Tensor) -> torch.Tensor:
     return gamma ** torch.arange(horizon, dtype=like.dtype, device=like.device)
@@ -71,6 +74,11 @@ class ReturnObjective:
     def __post_init__(self) -> None:
         if self.discount is not None and not 0.0 < self.discount <= 1.0:
             raise ContractError(f"ReturnObjective discount must be in (0, 1], got {self.discount}")
+
+    def latents(self, spec: ModelSpec) -> tuple[str, ...]:
+        """No latent: rewards, continues and values are all a return reads."""
+        del spec
+        return ()
 
     def check(self, spec: ModelSpec) -> None:
         if not spec.has_reward:
@@ -144,6 +152,10 @@ class GoalDistanceObjective:
             raise ContractError(
                 f"GoalDistanceObjective discount must be in (0, 1], got {self.discount}"
             )
+
+    def latents(self, spec: ModelSpec) -> tuple[str, ...]:
+        """Only the goal latent: distances are measured there."""
+        return (spec.goal_latent,)
 
     def check(self, spec: ModelSpec) -> None:
         if not spec.goal_latent:

@@ -97,12 +97,12 @@ def test_working_set_is_checked_before_any_work(start_dynamics: StartDynamics) -
     limits = DynamicsLimits(max_request_mb=whole / MB)
     server = start_dynamics(servicer=DynamicsServicer(counting_toy(), limits))
     goal = ConditionPayload(goal=torch.zeros(1, 3))
-    with RemoteDynamics(target(server), omit_latents=True) as remote:
+    with RemoteDynamics(target(server)) as remote:
         state = remote.encode(torch.zeros(1, 3))
-        rewards = remote.rollout(state, torch.zeros(64, 8, 2), goal).rewards
+        rewards = remote.rollout(state, torch.zeros(64, 8, 2), goal, latents=()).rewards
         assert rewards is not None and rewards.shape == (64, 8)
         with pytest.raises(RemoteError, match="more than this server's memory limit per") as info:
-            remote.rollout(state, torch.zeros(65, 8, 2), goal)  # one candidate over
+            remote.rollout(state, torch.zeros(65, 8, 2), goal, latents=())  # one candidate over
         assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 

@@ -187,8 +187,6 @@ class RemoteDynamics:
         recheck_s: float = 10.0,
         reconnect_wait_s: float = 2.0,
         max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
-        latents: Sequence[str] | None = None,
-        omit_latents: bool = False,
         caller_input: Sequence[str] | None = None,
     ) -> None:
         target_list = [targets] if isinstance(targets, str) else list(targets)
@@ -203,9 +201,6 @@ class RemoteDynamics:
         self.down_for_s = down_for_s
         self.recheck_s = recheck_s
         self.reconnect_wait_s = reconnect_wait_s
-        # Which rollout latents travel back (all by default), or only empty placeholders.
-        self.latents = list(latents or ())
-        self.omit_latents = omit_latents
         # None: every INVALID_ARGUMENT is the caller's (a library user sends its own requests).
         self.caller_input = None if caller_input is None else frozenset(caller_input)
         self._metadata = bearer_metadata(token)
@@ -311,16 +306,21 @@ class RemoteDynamics:
         state: LatentState,
         actions: torch.Tensor,
         condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
+        """See Dynamics.rollout: latents None asks for every latent, empty for none (they come
+        back as zero-width placeholders), names for those only."""
+        names = [] if latents is None else list(latents)
+        omit = latents is not None and not names
         request = dynamics_pb2.RolloutRequest(
             state=latent_state_to_proto(state),
             actions=action_payload_to_proto(self._payload(actions)),
             condition=condition_to_proto(condition),
-            latents=self.latents,
-            omit_latents=self.omit_latents,
+            latents=names,
+            omit_latents=omit,
         )
         n, h = actions.shape[0], actions.shape[1]
-        names, omit = list(self.latents), self.omit_latents
         return self._call(  # type: ignore[no-any-return]
             "Rollout",
             request,

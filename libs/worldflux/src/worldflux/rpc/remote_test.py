@@ -65,24 +65,24 @@ def test_propose_and_observe_reach_the_model(start_dynamics: StartDynamics) -> N
 
 def test_selected_latents_only_are_sent(start_dynamics: StartDynamics) -> None:
     server = start_dynamics()
-    with RemoteDynamics(target(server), latents=["z"]) as remote:
-        rollout = remote.rollout(remote.encode(torch.zeros(1, 3)), torch.zeros(2, 2, 2))
-        assert list(rollout.latents) == ["z"]
-    with RemoteDynamics(target(server), omit_latents=True) as remote:
+    with RemoteDynamics(target(server)) as remote:
         state = remote.encode(torch.zeros(1, 3))
-        rollout = remote.rollout(state, torch.zeros(2, 2, 2))
+        rollout = remote.rollout(state, torch.zeros(2, 2, 2), latents=["z"])
+        assert list(rollout.latents) == ["z"]
+        assert remote.rollout(state, torch.zeros(2, 2, 2)).latents["z"].shape[-1] > 0  # all
+        rollout = remote.rollout(state, torch.zeros(2, 2, 2), latents=())
         assert rollout.latents["z"].shape == (2, 2, 0)  # names kept, no values sent
         full = InProcessDynamics(toy_model()).rollout(state, torch.zeros(2, 2, 2))
         assert rollout.rewards is not None and full.rewards is not None
         assert torch.equal(rollout.rewards, full.rewards)
     with (
-        RemoteDynamics(target(server), latents=["nope"]) as remote,
+        RemoteDynamics(target(server)) as remote,
         pytest.raises(
             ContractError,
             match=r"RolloutRequest.latents names \['nope'\], but rollouts have \['z'\]",
         ),
     ):
-        remote.rollout(remote.encode(torch.zeros(1, 3)), torch.zeros(2, 2, 2))
+        remote.rollout(remote.encode(torch.zeros(1, 3)), torch.zeros(2, 2, 2), latents=["nope"])
 
 
 def test_round_robin_spreads_and_fails_over_when_a_replica_dies(
