@@ -14,12 +14,33 @@ from worldflux.core.errors import ContractError
 from worldflux.core.spec import ActionKind, ActionSpec, ObservationSpec
 
 C = TypeVar("C", bound="WorldModelConfig")
+T = TypeVar("T")
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' for the closest choice, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_fields(
+    cls: type, keys: Iterable[str], what: str = "key", also: Iterable[str] = ()
+) -> None:
+    """Raise a ContractError (with a did-you-mean) for any key that is not a field of the
+    dataclass `cls` (or one of `also`): the one unknown-key check of every config and setting."""
+    known = [f.name for f in dataclasses.fields(cls)] + list(also)
+    for key in keys:
+        if key not in known:
+            raise ContractError(
+                f"unknown {what} {key!r} for {cls.__name__}{suggest(key, known)}; "
+                f"known: {', '.join(known)}"
+            )
+
+
+def from_fields(cls: type[T], data: Mapping[str, Any], what: str = "key") -> T:
+    """`cls(**data)` after check_fields: a typo fails with the field it was meant to be."""
+    check_fields(cls, data, what)
+    return cls(**dict(data))
 
 
 @dataclass
@@ -63,13 +84,7 @@ class WorldModelConfig:
 
     @classmethod
     def check_keys(cls, keys: Iterable[str], what: str = "config") -> None:
-        known = cls.field_names()
-        for key in keys:
-            if key not in known:
-                raise ContractError(
-                    f"unknown {what} key {key!r} for {cls.__name__}{suggest(key, known)}; "
-                    f"known keys: {', '.join(known)}"
-                )
+        check_fields(cls, keys, f"{what} key")
 
     @classmethod
     def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:

@@ -120,6 +120,25 @@ class ActionPayload:
         validate_extras(self.extras, "ActionPayload")
         return self
 
+    @classmethod
+    def of(
+        cls,
+        kind: ActionKind | str,
+        actions: torch.Tensor,
+        extras: dict[str, ExtraValue] | None = None,
+    ) -> ActionPayload:
+        """`actions` in the primary field that `kind` uses (PRIMARY_FOR_KIND): indices as
+        int64 tokens, everything else as a floating-point tensor or latent."""
+        kind = ActionKind.parse(kind)
+        name = PRIMARY_FOR_KIND[kind]
+        if name is None:
+            raise ContractError(f"{kind.value} actions carry no tensor: there is nothing to send")
+        if name == "tokens":
+            value = actions if actions.dtype in (torch.int64, torch.int32) else actions.long()
+        else:
+            value = actions if actions.is_floating_point() else actions.float()
+        return cls(kind=kind, extras=dict(extras or {}), **{name: value})
+
     @property
     def action_kind(self) -> ActionKind:
         return ActionKind.parse(self.kind)

@@ -98,3 +98,25 @@ def test_condition_payload() -> None:
         ConditionPayload(camera_pose=torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ContractError, match="extras key"):
         ConditionPayload(extras={"goal": 1})
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "dtype"),
+    [
+        (ActionKind.CONTINUOUS, "tensor", torch.float32),
+        (ActionKind.DISCRETE, "tokens", torch.int64),
+        (ActionKind.TOKEN, "tokens", torch.int64),
+        (ActionKind.LATENT, "latent", torch.float32),
+    ],
+)
+def test_of_puts_actions_in_the_primary_field_of_their_kind(
+    kind: ActionKind, field: str, dtype: torch.dtype
+) -> None:
+    payload = ActionPayload.of(kind, torch.ones(2, 3, dtype=torch.int64), {PLANNER_HORIZON_KEY: 1})
+    assert payload.primary_name == field and getattr(payload, field).dtype == dtype
+    assert payload.extras == {PLANNER_HORIZON_KEY: 1}
+
+
+def test_of_refuses_a_kind_without_actions() -> None:
+    with pytest.raises(ContractError, match="none actions carry no tensor"):
+        ActionPayload.of(ActionKind.NONE, torch.zeros(1))

@@ -9,19 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from worldflux.core.config import from_fields
+
 DEFAULT_SKILL_HORIZON = 10
 SCHEDULES = ("constant", "cosine")
-
-
-def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
-    return cls(**dict(data))
 
 
 @dataclass
@@ -154,7 +147,7 @@ class MeasureSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MeasureSettings:
-        return _from_dict(cls, data)
+        return from_fields(cls, data)
 
 
 RUN_CHECKS = ("contract", "save_load_parity", "planner")
@@ -210,4 +203,4 @@ class GateSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateSettings:
-        return _from_dict(cls, data)
+        return from_fields(cls, data)

@@ -25,7 +25,7 @@ from worldflux.core import (
     LatentState,
     ModelSpec,
 )
-from worldflux.core.config import suggest
+from worldflux.core.config import check_fields
 from worldflux.core.plugins import Registry
 from worldflux.planners.dynamics import Dynamics
 from worldflux.planners.objectives import Objective, Scorer, default_objective, make_objective
@@ -80,13 +80,7 @@ class SamplingConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Any:
         """A config from keyword settings, with a did-you-mean error for unknown keys."""
-        known = cls.field_names()
-        for key in settings:
-            if key not in known:
-                raise ContractError(
-                    f"unknown setting {key!r} for {cls.__name__}{suggest(key, known)}; "
-                    f"known settings: {', '.join(known)}, objective"
-                )
+        check_fields(cls, settings, "setting", also=("objective",))
         return cls(**settings)
 
 
@@ -309,7 +303,7 @@ class Planner(ABC):
             outcome.mean.detach(),
             steps=(state.steps + 1) if state is not None else 1,
         )
-        payload = action_payload(
+        payload = ActionPayload.of(
             kind,
             outcome.plan.transpose(0, 1).contiguous().cpu(),
             {
@@ -377,15 +371,6 @@ def encode_observations(
             f"dynamics.encode returned {latent.batch_size} states for {obs.shape[0]} observations"
         )
     return latent
-
-
-def action_payload(kind: ActionKind, plan: torch.Tensor, extras: dict[str, Any]) -> ActionPayload:
-    """plan [H, B, ...] in the primary field that `kind` uses."""
-    if kind in (ActionKind.DISCRETE, ActionKind.TOKEN):
-        return ActionPayload(kind=kind, tokens=plan.long(), extras=extras)
-    if kind is ActionKind.LATENT:
-        return ActionPayload(kind=kind, latent=plan.float(), extras=extras)
-    return ActionPayload(kind=kind, tensor=plan.float(), extras=extras)
 
 
 def _check_planner_class(entry: type[Planner]) -> None:

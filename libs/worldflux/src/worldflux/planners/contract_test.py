@@ -112,8 +112,8 @@ class _Broken(PointMass):
         super().__init__(target=(0.3, 0.3))
         self.mode = mode
 
-    def rollout(self, state, actions, condition=None):  # type: ignore[no-untyped-def]
-        out = super().rollout(state, actions, condition)
+    def rollout(self, state, actions, condition=None, *, latents=None):  # type: ignore[no-untyped-def]
+        out = super().rollout(state, actions, condition, latents=latents)
         assert out.rewards is not None
         rewards = out.rewards.clone()
         if self.mode == "all-nan":

@@ -7,6 +7,8 @@ i // (N // B)), so a planner that mixes up the grouping plans for the wrong stat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from worldflux.core import (
@@ -37,6 +39,9 @@ class Recording:
     def record(self, actions: torch.Tensor) -> None:
         self.rollout_calls += 1
         self.candidates.append(actions.detach().clone())
+
+    def close(self) -> None:
+        """Nothing to release (the Dynamics protocol asks every transport for close)."""
 
 
 class PointMass(Recording):
@@ -99,7 +104,12 @@ class PointMass(Recording):
         return LatentState({"x": obs.float().clone()})
 
     def rollout(
-        self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
+        self,
+        state: LatentState,
+        actions: torch.Tensor,
+        condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
         self.record(actions)
         x = _expand(state, actions.shape[0])["x"]
@@ -156,7 +166,12 @@ class Chain(Recording):
         return LatentState({"p": obs.float().clone()})
 
     def rollout(
-        self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
+        self,
+        state: LatentState,
+        actions: torch.Tensor,
+        condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
         assert actions.dtype == torch.int64 and actions.dim() == 2, actions.dtype
         self.record(actions)
@@ -196,7 +211,12 @@ class SecretTokens(Recording):
         return LatentState({"h": obs.float()})
 
     def rollout(
-        self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
+        self,
+        state: LatentState,
+        actions: torch.Tensor,
+        condition: ConditionPayload | None = None,
+        *,
+        latents: Sequence[str] | None = None,
     ) -> Rollout:
         self.record(actions)
         n, h = actions.shape

@@ -451,11 +451,5 @@ class DynamicsServicer:
             proposal = self.model.propose(state, request.horizon, request.num_samples)
         if proposal is None:
             return dynamics_pb2.ProposeResponse()
-        kind = self.spec.action.kind
-        if kind in (ActionKind.DISCRETE, ActionKind.TOKEN):
-            payload = ActionPayload(kind=kind, tokens=proposal)
-        elif kind is ActionKind.LATENT:
-            payload = ActionPayload(kind=kind, latent=proposal)
-        else:
-            payload = ActionPayload(kind=kind, tensor=proposal)
+        payload = ActionPayload.of(self.spec.action.kind, proposal)
         return dynamics_pb2.ProposeResponse(actions=action_payload_to_proto(payload))

@@ -366,14 +366,7 @@ class RemoteDynamics:
 
     # -- internals -------------------------------------------------------------------------
     def _payload(self, actions: torch.Tensor) -> ActionPayload:
-        kind = self.spec.action.kind
-        if kind in (ActionKind.DISCRETE, ActionKind.TOKEN):
-            return ActionPayload(kind=kind, tokens=actions)
-        if kind is ActionKind.LATENT:
-            return ActionPayload(kind=kind, latent=actions)
-        if kind is ActionKind.CONTINUOUS:
-            return ActionPayload(kind=kind, tensor=actions)
-        raise ContractError(f"the served model takes {kind.value} actions: nothing to roll out")
+        return ActionPayload.of(self.spec.action.kind, actions)
 
     def _order(self) -> list[_Replica]:
         now = time.monotonic()
