@@ -9,11 +9,20 @@ See docs/content/datasets.md for each dataset's size, fields and generator.
 
 from worldflux.datasets.cache import CACHE_ENV, cache_dir
 from worldflux.datasets.episodes import Episodes, episode_rows
-from worldflux.datasets.registry import DatasetInfo, dataset_info, list_datasets, load_dataset
+from worldflux.datasets.registry import (
+    DATASETS,
+    DatasetInfo,
+    dataset_info,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
 from worldflux.datasets.sequence import SequenceDataset
 from worldflux.datasets.spec import SPLITS, DatasetSpec
 
 __all__ = [
+    "register_dataset",
+    "DATASETS",
     "CACHE_ENV",
     "SPLITS",
     "DatasetInfo",

@@ -5,6 +5,8 @@ notebook or another CI system can measure and judge models the same way.
 """
 
 from worldflux.gates.criteria import failures, not_measured, summarize_model
+from worldflux.gates.gate import GATES, Gate, GateInput, GateResult, register_gate
+from worldflux.gates.kinds import GATE_KINDS, GateKind, register_gate_kind
 from worldflux.gates.estimate import Scenario, estimate, model_rates, parse_scenarios
 from worldflux.gates.jobs import Job, Shard, plan
 from worldflux.gates.measure import MeasureError, measure
@@ -20,6 +22,14 @@ from worldflux.gates.stats import (
 )
 
 __all__ = [
+    "register_gate_kind",
+    "register_gate",
+    "GateResult",
+    "GateKind",
+    "GateInput",
+    "Gate",
+    "GATE_KINDS",
+    "GATES",
     "CheckResult",
     "Evaluation",
     "GateSettings",

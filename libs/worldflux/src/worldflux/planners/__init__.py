@@ -4,7 +4,7 @@ They see a model only through the Dynamics protocol (in-process or over gRPC) an
 alone, never a model family.
 """
 
-from worldflux.planners.base import Planner, SamplingConfig
+from worldflux.planners.base import PLANNERS, Planner, SamplingConfig, register_planner
 from worldflux.planners.cem import CEMConfig, CEMPlanner
 from worldflux.planners.discrete_cem import DiscreteCEMConfig, DiscreteCEMPlanner
 from worldflux.planners.dynamics import Dynamics, InProcessDynamics
@@ -27,6 +27,8 @@ from worldflux.planners.types import (
 )
 
 __all__ = [
+    "register_planner",
+    "PLANNERS",
     "PLANNER_CANDIDATES_KEY",
     "PLANNER_ITERATIONS_KEY",
     "PLANNER_NAME_KEY",
