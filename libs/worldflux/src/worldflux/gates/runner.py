@@ -81,6 +81,10 @@ def build_model(
             "action_dim": int(data_spec.action_dim),
             "action_kind": str(data_spec.action_kind),
         }
+    # Fields the family derives from the data (TD-MPC2: discount from the episode length).
+    derive = getattr(get_family(job.family).config_class, "dataset_defaults", None)
+    if derive is not None:
+        kwargs.update(derive(data_spec))
     kwargs.update(overrides or {})
     return create_world_model(f"{job.family}:{size}", device=device, **kwargs)
 

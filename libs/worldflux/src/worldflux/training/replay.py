@@ -6,6 +6,14 @@ is_first and is_last. Sequences stay inside one episode, as SequenceDataset's do
 never sees a transition from one episode's end into the next one's start. When the ring
 wraps, the oldest rows go first; the surviving tail of a partly evicted episode stays
 sampleable (its rows are contiguous, it merely lost its start).
+
+Replay context (DreamerV3's `replay_context: 1`): a model may hand back the posterior latent it
+computed for every step of a training batch (`store_latents`), and the buffer keeps it with the
+row. A later sample then carries, per sequence, the latent of the row just before its first
+step together with that row's action, reward and continue flag (`extras["context.*"]`), so the
+model restarts from an informed state instead of zeros and can train the first step's reward
+and continue targets too. Stored latents are part of the checkpoint (exact resume) and are
+forgotten when their row is overwritten.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from worldflux.datasets.episodes import episode_rows
 from worldflux.datasets.sequence import check_sample_args
 
 _FIELDS = ("obs", "actions", "rewards", "continues", "is_first", "is_last", "episode", "index")
+LATENT_PREFIX = "latent."  # checkpoint tensor names of stored latents
+CONTEXT_PREFIX = "context."  # Batch.extras keys of the replay context
+SLOTS_KEY = "replay.slots"  # Batch.extras key: the buffer rows [B, T] a batch was read from
 
 
 class ReplayBuffer:
@@ -50,6 +61,26 @@ class ReplayBuffer:
         self.added = 0  # rows ever added
         self.episodes_started = 0
         self._valid: dict[int, torch.Tensor] = {}  # seq_len -> valid window starts
+        # Replay context: name -> [capacity, *shape] posterior latents, allocated by the first
+        # store_latents; has_latent marks rows whose latent was written since the row was.
+        self.latents: dict[str, torch.Tensor] = {}
+        self.has_latent = torch.zeros(capacity, dtype=torch.bool)
+
+    @classmethod
+    def from_dataset(cls, dataset: Any) -> ReplayBuffer:
+        """A buffer holding every row of a SequenceDataset (same episodes, same order), so that
+        training on fixed data can keep a replay context as training on collected data does."""
+        episodes = dataset.episodes
+        buffer = cls.for_spec(dataset.spec, max(int(episodes.num_steps), 2))
+        buffer.add_rows(
+            episodes.obs,
+            episodes.actions,
+            episodes.rewards,
+            episodes.continues,
+            episodes.is_first,
+            episodes.is_last,
+        )
+        return buffer
 
     @classmethod
     def for_spec(cls, spec: Any, capacity: int) -> ReplayBuffer:
@@ -108,6 +139,7 @@ class ReplayBuffer:
         slots = (self.cursor + torch.arange(len(rows["obs"]))) % self.capacity
         for name, value in rows.items():
             getattr(self, name)[slots] = value.to(getattr(self, name).dtype)
+        self.has_latent[slots] = False  # a new row has no posterior yet
         self.episodes_started += int(starts[-1])
         self.added += n
         self.cursor = (self.cursor + n) % self.capacity
@@ -183,14 +215,64 @@ class ReplayBuffer:
             )
         pick = starts[torch.randint(len(starts), (batch_size,), generator=generator)]
         slots = (pick[:, None] + torch.arange(seq_len)) % self.capacity
+        extras = {"is_last": self.is_last[slots], SLOTS_KEY: slots}
+        extras.update(self._context(pick))
         return Batch(
             obs=self.obs[slots],
             actions=self.actions[slots],
             rewards=self.rewards[slots],
             continues=self.continues[slots],
             is_first=self.is_first[slots],
-            extras={"is_last": self.is_last[slots]},
+            extras=extras,
         )
+
+    # -- replay context --------------------------------------------------------------------
+    def _context(self, first: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The row before each window's first row, where it holds a stored latent of the same
+        episode: its latents, action, reward and continue flag, and `context.valid` [B]."""
+        if not self.latents:
+            return {}
+        prev = (first - 1) % self.capacity
+        valid = (
+            self.has_latent[prev]
+            & (self.episode[prev] == self.episode[first])
+            & (self.index[first] - self.index[prev] == 1)
+            & ~self.is_first[first]
+        )
+        out = {f"{CONTEXT_PREFIX}{name}": store[prev] for name, store in self.latents.items()}
+        out.update(
+            {
+                f"{CONTEXT_PREFIX}valid": valid,
+                f"{CONTEXT_PREFIX}action": self.actions[prev],
+                f"{CONTEXT_PREFIX}reward": self.rewards[prev],
+                f"{CONTEXT_PREFIX}continue": self.continues[prev],
+            }
+        )
+        return out
+
+    def store_latents(self, slots: torch.Tensor, latents: dict[str, torch.Tensor]) -> None:
+        """Keep the posterior latents [B, T, *shape] a model computed for rows `slots` [B, T].
+
+        A row that appears in several sequences of one batch keeps one of its latents (they
+        differ only in how much history their sequence had)."""
+        slots = slots.detach().cpu().long()
+        for name, value in latents.items():
+            value = value.detach().to("cpu", torch.float32)
+            if tuple(value.shape[:2]) != tuple(slots.shape):
+                raise ContractError(
+                    f"latent {name!r} has leading dims {list(value.shape[:2])}, the slots "
+                    f"{list(slots.shape)}"
+                )
+            store = self.latents.get(name)
+            if store is None:
+                store = self.latents[name] = torch.zeros(self.capacity, *value.shape[2:])
+            elif tuple(store.shape[1:]) != tuple(value.shape[2:]):
+                raise ContractError(
+                    f"latent {name!r} has shape {list(value.shape[2:])}, the buffer stores "
+                    f"{list(store.shape[1:])}"
+                )
+            store[slots.flatten()] = value.flatten(0, 1)
+        self.has_latent[slots.flatten()] = True
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -202,8 +284,13 @@ class ReplayBuffer:
             "cursor": self.cursor,
             "added": self.added,
             "episodes_started": self.episodes_started,
+            "latents": {name: list(store.shape[1:]) for name, store in self.latents.items()},
         }
-        return meta, {name: getattr(self, name).clone() for name in _FIELDS}
+        tensors = {name: getattr(self, name).clone() for name in _FIELDS}
+        if self.latents:
+            tensors["has_latent"] = self.has_latent.clone()
+            tensors.update({LATENT_PREFIX + k: v.clone() for k, v in self.latents.items()})
+        return meta, tensors
 
     def load_state_dict(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         layout = (meta.get("capacity"), meta.get("obs_shape"), meta.get("action_shape"))
@@ -218,6 +305,18 @@ class ReplayBuffer:
             if value is None or value.shape != current.shape:
                 raise CheckpointError(f"replay checkpoint is missing or misshapes {name!r}")
             current.copy_(value)
+        self.latents = {}
+        self.has_latent.zero_()
+        for name, shape in (meta.get("latents") or {}).items():
+            value = tensors.get(f"replay.{LATENT_PREFIX}{name}", tensors.get(LATENT_PREFIX + name))
+            if value is None or list(value.shape) != [self.capacity, *shape]:
+                raise CheckpointError(f"replay checkpoint is missing or misshapes latent {name!r}")
+            self.latents[name] = value.clone().float()
+        if self.latents:
+            flags = tensors.get("replay.has_latent", tensors.get("has_latent"))
+            if flags is None or flags.shape != self.has_latent.shape:
+                raise CheckpointError("replay checkpoint is missing or misshapes 'has_latent'")
+            self.has_latent.copy_(flags)
         self.cursor = int(meta["cursor"])
         self.added = int(meta["added"])
         self.episodes_started = int(meta["episodes_started"])

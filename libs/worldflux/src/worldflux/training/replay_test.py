@@ -122,3 +122,39 @@ def test_uint8_pixels_are_scaled_like_dataset_samples():
     batch = buffer.sample(1, 3, torch.Generator().manual_seed(0))
     assert batch.obs.dtype == torch.float32
     assert batch.obs[0, :, 0, 0, 0].tolist() == pytest.approx([1.0, 0.2, 1.0])
+
+
+def test_stored_latents_come_back_as_the_context_of_the_next_window():
+    """Replay context: a window gets the latent stored with the row just before it, with that
+    row's action, reward and continue flag; never across an episode start."""
+    buffer = make(capacity=40)
+    add_episode(buffer, 0, 9, False)  # rows 0..9
+    add_episode(buffer, 1, 9, True)  # rows 10..19
+    assert "context.valid" not in buffer.sample(4, 3, torch.Generator()).extras  # none stored
+    slots = torch.arange(20).reshape(1, 20)
+    latent = buffer.obs[:20].clone().reshape(1, 20, 2) * 10  # (episode, step) * 10
+    buffer.store_latents(slots, {"deter": latent})
+    batch = buffer.sample(200, 3, torch.Generator().manual_seed(0))
+    valid = batch.extras["context.valid"]
+    step = batch.obs[:, 0, 1]
+    assert torch.equal(valid, step > 0)  # a window starting an episode has no context
+    expected = (batch.obs[:, 0] - torch.tensor([0.0, 1.0])) * 10  # the previous row's latent
+    assert torch.equal(batch.extras["context.deter"][valid], expected[valid])
+    prev = batch.extras["replay.slots"][:, 0] - 1
+    assert torch.equal(batch.extras["context.action"][valid], buffer.actions[prev][valid])
+    assert torch.equal(batch.extras["context.reward"][valid], buffer.rewards[prev][valid])
+
+
+def test_overwritten_rows_forget_their_latent_and_latents_survive_a_checkpoint():
+    buffer = make(capacity=12)
+    add_episode(buffer, 0, 9, False)  # rows 0..9
+    buffer.store_latents(torch.arange(10).reshape(2, 5), {"z": torch.ones(2, 5, 3)})
+    meta, tensors = buffer.state_dict()
+    restored = make(capacity=12)
+    restored.load_state_dict(meta, tensors)
+    assert torch.equal(restored.latents["z"], buffer.latents["z"])
+    assert torch.equal(restored.has_latent, buffer.has_latent)
+    add_episode(buffer, 1, 4, False)  # 5 rows: overwrite slots 10, 11, 0, 1, 2
+    assert buffer.has_latent.tolist() == [False] * 3 + [True] * 7 + [False] * 2
+    with pytest.raises(ContractError, match="leading dims"):
+        buffer.store_latents(torch.arange(4).reshape(2, 2), {"z": torch.ones(2, 3, 3)})

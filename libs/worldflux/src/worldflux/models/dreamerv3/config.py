@@ -15,22 +15,26 @@ from worldflux.core import ContractError, WorldModelConfig
 
 @dataclass
 class DreamerV3Config(WorldModelConfig):
-    # RSSM (agent.dyn.rssm)
-    deter: int = 64
-    hidden: int = 32
-    stoch: int = 8
-    classes: int = 4
+    """Constructor arguments of a DreamerV3 model. Without a size it is the registry's default
+    size, size12m (the paper's default); the named sizes (SIZES) override the widths."""
+
+    size: str = "size12m"
+    # RSSM (agent.dyn.rssm); size12m widths
+    deter: int = 2048
+    hidden: int = 256
+    stoch: int = 32
+    classes: int = 16
     blocks: int = 8
     unimix: float = 0.01
     free_nats: float = 1.0
     imglayers: int = 2
     obslayers: int = 1
     dynlayers: int = 1
-    # Encoder / decoder (agent.enc.simple, agent.dec.simple)
-    depth: int = 4
+    # Encoder / decoder (agent.enc.simple, agent.dec.simple); size12m widths
+    depth: int = 16
     mults: tuple[int, ...] = (2, 3, 4, 4)
     kernel: int = 5
-    units: int = 32
+    units: int = 256
     enc_layers: int = 3
     dec_layers: int = 3
     bspace: int = 8
@@ -57,6 +61,9 @@ class DreamerV3Config(WorldModelConfig):
     imag_last: int = 0  # 0: start imagination from every posterior state of the batch
     horizon: int = 333  # continue targets are scaled by 1 - 1/horizon ("contdisc")
     lam: float = 0.95
+    # Replay context (replay_context: 1): restart each training sequence from the posterior
+    # stored with the replayed step before it; 0 starts every sequence from zeros.
+    replay_context: int = 1
     actent: float = 3e-4
     slowreg: float = 1.0
     slow_rate: float = 0.02
@@ -89,6 +96,10 @@ class DreamerV3Config(WorldModelConfig):
             raise ContractError(
                 f"deter ({self.deter}) must be divisible by blocks ({self.blocks}) "
                 "for the block-diagonal GRU"
+            )
+        if self.replay_context not in (0, 1):
+            raise ContractError(
+                f"replay_context must be 0 or 1 (steps of stored context), got {self.replay_context}"
             )
         if not 0.0 <= self.unimix < 1.0:
             raise ContractError(f"unimix must be in [0, 1), got {self.unimix}")

@@ -1,7 +1,7 @@
 import pytest
 
 from worldflux.core import ContractError, create_world_model, list_models
-from worldflux.core.registry import resolve_model_id
+from worldflux.core.registry import build_config, resolve_model_id
 from worldflux.models.dreamerv3 import (
     PAPER_PARAMS,
     SIZES,
@@ -114,3 +114,13 @@ def test_config_json_round_trip() -> None:
     assert DreamerV3Config.from_dict(c.to_dict()) == c
     assert isinstance(DreamerV3Config.from_dict(c.to_dict()).mults, tuple)
     assert c.min_resolution == (4, 4)
+
+
+def test_a_config_without_a_size_is_the_registry_default_size() -> None:
+    """DreamerV3Config() is the paper's default model (size12m), as `dreamerv3` alone is."""
+    family, size = resolve_model_id("dreamerv3")
+    cfg, default = DreamerV3Config(), build_config(f"dreamerv3:{size}")
+    assert cfg.size == family.default_size == "size12m"
+    for name in SIZES["size12m"]:
+        assert getattr(cfg, name) == getattr(default, name), name
+    assert build_config("dreamerv3:ci").deter == 64  # the ci size still says its own widths

@@ -311,3 +311,70 @@ def test_planners_plan_through_in_process_dynamics() -> None:
     )
     tokens = cem.plan(InProcessDynamics(discrete), torch.rand(1, 3, 64, 64)).action.tokens
     assert tokens is not None and tokens.shape == (2, 1) and int(tokens.max()) < 4
+
+
+def _with_context(batch: Batch, model: DreamerV3WorldModel, valid: bool, reward: float) -> Batch:
+    """The batch as a ReplayBuffer holding this model's posteriors would return it."""
+    b, c = batch.batch_size, model.config
+    g = torch.Generator().manual_seed(5)
+    extras = {
+        "context.valid": torch.full((b,), valid),
+        "context.deter": torch.randn(b, c.deter, generator=g),
+        "context.stoch": torch.nn.functional.one_hot(
+            torch.randint(0, c.classes, (b, c.stoch), generator=g), c.classes
+        )
+        .flatten(1)
+        .float(),
+        "context.action": torch.zeros(b, c.action_dim),
+        "context.reward": torch.full((b,), reward),
+        "context.continue": torch.ones(b),
+    }
+    return Batch(batch.obs, batch.actions, batch.rewards, batch.continues, batch.is_first, extras)
+
+
+def _loss(model: DreamerV3WorldModel, batch: Batch):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)  # the loss samples latents and actions: same draws for each call
+    with torch.no_grad():
+        return model.loss(batch)
+
+
+def test_replay_context_restarts_from_the_stored_latent_and_trains_step_zero() -> None:
+    """Official replay_context 1: a sequence with a stored predecessor starts from its latent
+    (not zeros) and its first reward/continue targets count; without one, nothing changes."""
+    model = perturb(make()).eval()  # off the zero-initialised reward head
+    batch = batch_for(model, b=3, t=6)
+    batch.is_first[1, 0] = False  # no episode start at t=0: every sequence may have context
+    plain = _loss(model, batch)
+    off = _loss(model, _with_context(batch, model, valid=False, reward=9.0))
+    on = _loss(model, _with_context(batch, model, valid=True, reward=0.0))
+    on_rewarded = _loss(model, _with_context(batch, model, valid=True, reward=9.0))
+    assert plain.metrics["context_fraction"] == 0.0 and on.metrics["context_fraction"] == 1.0
+    for name in LOSS_NAMES:  # invalid context: exactly the zero start
+        assert torch.equal(plain.components[name], off.components[name]), name
+    deter0 = plain.aux["posterior.deter"][:, 0]
+    assert not torch.allclose(on.aux["posterior.deter"][:, 0], deter0)  # started from context
+    # The context step's reward is the first step's reward target: it counts only with context.
+    assert not torch.equal(on_rewarded.components["rew"], on.components["rew"])
+    assert plain.aux["posterior.deter"].shape == (3, 6, model.config.deter)
+
+
+def test_training_keeps_posteriors_in_replay_and_uses_them(tmp_path: Path) -> None:
+    from worldflux.datasets import load_dataset
+    from worldflux.training import ReplayBuffer, Trainer, TrainerConfig
+
+    train = load_dataset("pendulum", split="train", seed=0)
+    model = create_world_model("dreamerv3:ci", **train.spec.model_kwargs(), lr=1e-3, warmup=0)
+    config = TrainerConfig(
+        steps=30, batch_size=16, seq_len=16, eval_batches=0, progress=False, threads=1
+    )
+    trainer = Trainer(model, config, train_data=train)
+    assert isinstance(trainer.train_data, ReplayBuffer)  # the dataset, copied into a buffer
+    assert len(trainer.train_data) == len(train)
+    result = trainer.fit()
+    assert int(trainer.train_data.has_latent.sum()) > 0
+    assert result.history[0]["context_fraction"] == 0.0  # nothing stored before step 1
+    assert max(h["context_fraction"] for h in result.history) > 0.0
+    off = create_world_model(
+        "dreamerv3:ci", **train.spec.model_kwargs(), replay_context=0, lr=1e-3, warmup=0
+    )
+    assert Trainer(off, config, train_data=train).train_data is train

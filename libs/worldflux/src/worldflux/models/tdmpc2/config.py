@@ -1,8 +1,9 @@
 """TD-MPC2 configuration and the paper's named sizes.
 
 Defaults are the official single-task hyperparameters (nicklashansen/tdmpc2, config.yaml) with
-the architecture of the tiny `ci` size; the named sizes override the five architecture fields
-exactly as the official MODEL_SIZE table does.
+the architecture of the paper's default size, 5m (a config without a size is that size); the
+named sizes override the five architecture fields exactly as the official MODEL_SIZE table does,
+and `ci` is a toy width for tests and quick gates.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from worldflux.core import ActionKind, ContractError, WorldModelConfig
 
 # Architecture per named size (official common/__init__.py MODEL_SIZE; num_q defaults to 5).
 SIZES: dict[str, dict[str, Any]] = {
-    "ci": {},
+    "ci": {"enc_dim": 64, "mlp_dim": 64, "latent_dim": 32, "num_enc_layers": 2, "num_q": 2},
     "1m": {"enc_dim": 256, "mlp_dim": 384, "latent_dim": 128, "num_enc_layers": 2, "num_q": 2},
     "5m": {"enc_dim": 256, "mlp_dim": 512, "latent_dim": 512, "num_enc_layers": 2, "num_q": 5},
     "19m": {"enc_dim": 1024, "mlp_dim": 1024, "latent_dim": 768, "num_enc_layers": 3, "num_q": 5},
@@ -54,14 +55,20 @@ def discount_for_episode_length(
 
 @dataclass
 class TDMPC2Config(WorldModelConfig):
-    """Constructor arguments of a TD-MPC2 model (architecture, loss and optimizer settings)."""
+    """Constructor arguments of a TD-MPC2 model (architecture, loss and optimizer settings).
 
-    # architecture (ci size; SIZES overrides these five)
-    enc_dim: int = 64
-    mlp_dim: int = 64
-    latent_dim: int = 32
+    `discount` is the official rule's value for 1000-step episodes with action repeat 2 (0.99);
+    for other data set it with `discount_for_episode_length` (the Trainer and the gates do so
+    from the dataset's episode length when it is left at the default).
+    """
+
+    size: str = "5m"
+    # architecture (5m size; SIZES overrides these five)
+    enc_dim: int = 256
+    mlp_dim: int = 512
+    latent_dim: int = 512
     num_enc_layers: int = 2
-    num_q: int = 2
+    num_q: int = 5
     simnorm_dim: int = 8
     num_channels: int = 32  # conv encoder width for 64x64 image observations
     dropout: float = 0.01  # first layer of each Q-function
@@ -144,6 +151,17 @@ class TDMPC2Config(WorldModelConfig):
                 "TD-MPC2 takes state vectors [D] or images [C, H, W], "
                 f"got observation shape {list(self.obs_shape)}"
             )
+
+    @classmethod
+    def dataset_defaults(cls, data_spec: Any) -> dict[str, Any]:
+        """Fields this family derives from the data it trains on (a DatasetSpec): the discount,
+        by the official rule from the episode length (transitions per episode). Builders that
+        know the dataset (the gates, the examples) apply these before the user's overrides."""
+        episodes = int(getattr(data_spec, "num_episodes", 0) or 0)
+        steps = int(getattr(data_spec, "num_steps", 0) or 0)
+        if episodes < 1 or steps // episodes < 2:
+            return {}
+        return {"discount": discount_for_episode_length(steps // episodes - 1)}
 
     @property
     def bin_size(self) -> float:

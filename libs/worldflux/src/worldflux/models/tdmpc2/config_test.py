@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from worldflux.core import ContractError, create_world_model, list_models
-from worldflux.core.registry import resolve_model_id
+from worldflux.core.registry import build_config, resolve_model_id
+from worldflux.datasets import load_dataset
 from worldflux.models.tdmpc2 import (
     PAPER_PARAMS_SINGLE_TASK,
     SIZES,
@@ -86,6 +87,25 @@ def test_official_hyperparameters_are_the_defaults() -> None:
         1e-4,
         0.01,
     )
+
+
+def test_a_config_without_a_size_is_the_registry_default_size() -> None:
+    """TDMPC2Config() is the paper's default model (5m), as `tdmpc2` alone is."""
+    family, size = resolve_model_id("tdmpc2")
+    cfg, default = TDMPC2Config(), build_config(f"tdmpc2:{size}")
+    assert cfg.size == family.default_size == "5m"
+    for name in SIZES["5m"]:
+        assert getattr(cfg, name) == getattr(default, name), name
+    ci = build_config("tdmpc2:ci")
+    assert (ci.latent_dim, ci.num_q) == (32, 2)  # the ci size still says its own widths
+
+
+def test_discount_follows_the_dataset_episode_length() -> None:
+    """Pendulum's 200-step episodes give the official rule's 0.975, not the fixed 0.99."""
+    spec = load_dataset("pendulum", split="train", seed=0).spec
+    assert spec.num_steps // spec.num_episodes - 1 == 200
+    assert TDMPC2Config.dataset_defaults(spec) == {"discount": pytest.approx(0.975)}
+    assert TDMPC2Config.dataset_defaults(object()) == {}  # nothing known: the default stays
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,9 @@ POLICY_OPTIMIZER = "policy"  # parameter-group name of the policy's own optimize
 
 class TDMPC2(WorldModel):
     config: TDMPC2Config
+    # Gate facts (worldflux.gates): held-out prediction against trivial baselines, on pendulum.
+    gate_kind = "reference"
+    gate_dataset = "pendulum"
 
     def __init__(self, config: TDMPC2Config) -> None:
         super().__init__(config)
@@ -68,8 +71,7 @@ class TDMPC2(WorldModel):
         self.q = QEnsemble(lat + act, hid, c.num_bins, c.num_q, c.dropout)
         self.scale = RunningScale(c.tau)
         self.twohot = TwoHot(c.num_bins, c.vmin, c.vmax)
-        self._act_mid = (c.action_high + c.action_low) / 2
-        self._act_half = (c.action_high - c.action_low) / 2
+        self._actions = c.action_spec()
 
     # -- contract ------------------------------------------------------------------------
     @property
@@ -92,10 +94,10 @@ class TDMPC2(WorldModel):
     # -- action space ----------------------------------------------------------------------
     def normalize_action(self, action: torch.Tensor) -> torch.Tensor:
         """Environment units -> the networks' [-1, 1]."""
-        return (action - self._act_mid) / self._act_half
+        return self._actions.to_unit(action)
 
     def denormalize_action(self, action: torch.Tensor) -> torch.Tensor:
-        return action * self._act_half + self._act_mid
+        return self._actions.from_unit(action)
 
     # -- components (latent space, normalised actions, any leading dims) -------------------
     def encode_obs(self, obs: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,10 @@ class CountingDynamics(InProcessDynamics):
         self.calls["encode"] += 1
         return super().encode(obs, condition)
 
-    def rollout(self, state, actions, condition=None):  # type: ignore[no-untyped-def]
+    def rollout(self, state, actions, condition=None, *, latents=None):  # type: ignore[no-untyped-def]
         self.calls["rollout"] += 1
         self.candidates.append(actions.shape[0])
-        return super().rollout(state, actions, condition)
+        return super().rollout(state, actions, condition, latents=latents)
 
     def propose(self, state, horizon, num_samples):  # type: ignore[no-untyped-def]
         self.calls["propose"] += 1
