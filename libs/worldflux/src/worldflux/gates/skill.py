@@ -22,7 +22,8 @@ batch: `action_gain = error_shuffled / error_true - 1`; a model whose prediction
 actions is useless to a planner even when its skill is high.
 
 A family names its primary metrics with the `gate_metrics` class attribute; by default every
-metric its interface supports is primary. A third-party metric is one `register_metric` call.
+metric its interface supports is primary. A new metric is one `register_metric` call (or a
+`worldflux.metrics` entry point), the same registry idiom as families, planners and gates.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 import torch
 
 from worldflux.core import Batch, LatentState, WorldModel
+from worldflux.core.plugins import Registry
 from worldflux.core.spec import ActionKind
 from worldflux.gates.evaluation import EVAL_SEED, eval_mode, heldout_batches, isolated_rng
 from worldflux.gates.records import MetricSkill
@@ -180,14 +182,28 @@ def reward_metric(window: Window, pred: Predictions, baselines: Baselines) -> Er
     }
 
 
-METRICS: dict[str, MetricFn] = {"obs": obs_metric, "reward": reward_metric}
+@dataclass(frozen=True)
+class PredictionMetric:
+    """A held-out prediction metric: `measure` gives the squared-error sums of the model and of
+    each baseline on one window, or None where the model cannot be measured by it."""
+
+    name: str
+    measure: MetricFn
 
 
-def register_metric(name: str, fn: MetricFn) -> None:
-    """Add a prediction metric (a family then lists it in its `gate_metrics`)."""
-    if name in METRICS:
-        raise ValueError(f"prediction metric {name!r} is already registered")
-    METRICS[name] = fn
+METRICS: Registry[PredictionMetric] = Registry(
+    "prediction metric", "worldflux.metrics", builtins=("worldflux.gates.skill",)
+)
+
+
+def register_metric(name: str, fn: MetricFn) -> PredictionMetric:
+    """Add a prediction metric (a family then lists it in its `gate_metrics`); the
+    `worldflux.metrics` entry point group may name a PredictionMetric instead."""
+    return METRICS.register(PredictionMetric(name, fn))
+
+
+register_metric("obs", obs_metric)
+register_metric("reward", reward_metric)
 
 
 def primary_metrics(model: WorldModel) -> tuple[str, ...]:
@@ -198,7 +214,7 @@ def primary_metrics(model: WorldModel) -> tuple[str, ...]:
         if unknown:
             raise ValueError(
                 f"{type(model).__name__}.gate_metrics names unknown metric(s) {unknown}; "
-                f"known: {', '.join(METRICS)}"
+                f"known: {', '.join(METRICS.names())}"
             )
         return tuple(declared)
     names = []
@@ -260,7 +276,7 @@ def measure_skill(
 ) -> dict[str, MetricSkill]:
     """Every applicable metric over the fixed held-out windows; primary ones flagged."""
     primary = set(primary_metrics(model))
-    names = list(metrics) if metrics is not None else list(METRICS)
+    names = list(metrics) if metrics is not None else METRICS.names()
     horizon = min(settings.horizon, settings.seq_len - 2)
     if horizon < 1:
         raise ValueError(f"seq_len {settings.seq_len} is too short for open-loop prediction")
@@ -285,7 +301,7 @@ def measure_skill(
                     runs.append((shuffled_acc, predict(model, window, wrong)))
             for accumulators, pred in runs:
                 for name in names:
-                    errors = METRICS[name](window, pred, baselines)
+                    errors = METRICS.get(name).measure(window, pred, baselines)
                     if errors is not None:
                         accumulators[name].add(errors)
     out = {}
