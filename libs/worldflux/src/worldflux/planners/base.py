@@ -200,6 +200,7 @@ class Outcome:
     objective: torch.Tensor
     mean: torch.Tensor
     candidates: int
+    iterations: int | None = None  # when the search ran other than config.iterations (MPPI)
 
 
 def gather_candidates(candidates: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -296,6 +297,7 @@ class Planner(ABC):
         search = Search(dynamics, latent, scorer, condition, self.config.horizon, device, generator)
         search.latents = read_latents(objective, spec)
         outcome = self._search(search, state)
+        iterations = outcome.iterations or self.config.iterations
         kind = spec.action.kind
         new_state = PlannerState(
             self.name,
@@ -308,13 +310,13 @@ class Planner(ABC):
             outcome.plan.transpose(0, 1).contiguous().cpu(),
             {
                 PLANNER_HORIZON_KEY: self.config.horizon,
-                PLANNER_ITERATIONS_KEY: self.config.iterations,
+                PLANNER_ITERATIONS_KEY: iterations,
                 PLANNER_CANDIDATES_KEY: outcome.candidates,
                 PLANNER_NAME_KEY: self.name,
             },
         )
         stats = PlanStats(
-            iterations=self.config.iterations,
+            iterations=iterations,
             candidates=outcome.candidates,
             horizon=self.config.horizon,
             elapsed_ms=(time.perf_counter() - started) * 1e3,

@@ -6,6 +6,8 @@ max_std. Per iteration: sample the remaining candidates, score all of them in on
 the top elites, weight them by exp(temperature * (value - max value)) and refit mean and std
 to those weights (std clamped to [min_std, max_std]). The returned plan is an elite drawn by
 its weight from the last iteration; the mean is what the next plan warm-starts from.
+Action spaces of 20 or more dimensions get 2 more iterations, as the official code adds them
+(`iterations += 2 * (action_dim >= 20)`): the wider search needs longer to settle.
 """
 
 from __future__ import annotations
@@ -43,9 +45,22 @@ class MPPIConfig(SamplingConfig):
     min_std: float = 0.05
     max_std: float = 2.0
     exploration_noise: bool = False
+    # Official heuristic for large action spaces: extra iterations from this many dimensions.
+    large_action_dim: int = 20
+    large_action_extra_iterations: int = 2
+
+    def iterations_for(self, action_dim: int) -> int:
+        """The iterations a plan over `action_dim`-dimensional actions runs."""
+        extra = self.large_action_extra_iterations if action_dim >= self.large_action_dim else 0
+        return self.iterations + extra
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.large_action_dim < 1 or self.large_action_extra_iterations < 0:
+            raise ContractError(
+                "MPPIConfig needs large_action_dim >= 1 and large_action_extra_iterations >= 0, "
+                f"got {self.large_action_dim} / {self.large_action_extra_iterations}"
+            )
         if not self.temperature > 0:
             raise ContractError(f"MPPIConfig.temperature must be > 0, got {self.temperature}")
         if not 0.0 < self.min_std <= self.max_std:
@@ -74,7 +89,8 @@ class MPPIPlanner(Planner):
         min_std, max_std = cfg.min_std * bounds.scale, cfg.max_std * bounds.scale
         prior = search.propose(cfg.num_pi_trajs)
         num_sampled = cfg.num_samples - (prior.shape[1] if prior is not None else 0)
-        for _ in range(cfg.iterations):
+        iterations = cfg.iterations_for(search.spec.action.dim)
+        for _ in range(iterations):
             candidates = with_prior(
                 prior, sample(mean, std, num_sampled, bounds, search.generator), bounds
             )
@@ -94,4 +110,4 @@ class MPPIPlanner(Planner):
             noise = torch.randn(plan[:, 0].shape, generator=search.generator, device=plan.device)
             plan = plan.clone()
             plan[:, 0] = bounds.clamp(plan[:, 0] + std[:, 0] * noise)
-        return Outcome(plan, objective, mean, cfg.num_samples)
+        return Outcome(plan, objective, mean, cfg.num_samples, iterations)

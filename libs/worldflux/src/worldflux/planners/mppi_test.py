@@ -114,3 +114,15 @@ def test_exploration_noise_only_perturbs_the_first_action() -> None:
     assert torch.equal(plan[1:], quiet[1:])
     assert not torch.equal(plan[0], quiet[0])
     assert plan.abs().max() <= 1.0
+
+
+def test_twenty_or_more_action_dims_get_two_more_iterations() -> None:
+    """Official heuristic: iterations += 2 when the action space has >= 20 dimensions."""
+    for dim, iterations in ((19, 6), (20, 8), (38, 8)):
+        world = PointMass(dim=dim)
+        result = MPPIPlanner(MPPIConfig(num_samples=64, num_elites=8)).plan(
+            world, torch.zeros(1, dim)
+        )
+        assert world.rollout_calls == result.stats.rollout_calls == iterations, dim
+        assert result.stats.iterations == iterations  # reported as run
+    assert MPPIConfig(large_action_extra_iterations=0).iterations_for(64) == 6
