@@ -18,13 +18,13 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
-    register_planner,
     Bounds,
     Outcome,
     Planner,
     SamplingConfig,
     Search,
     gather_candidates,
+    register_planner,
 )
 from worldflux.planners.gaussian import initial_mean, sample, with_prior
 from worldflux.planners.objectives import Objective

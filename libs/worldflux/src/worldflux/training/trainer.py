@@ -197,9 +197,7 @@ class Trainer:
         cfg = self.config
         step = self.step + 1
         self.model.train()
-        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator).to(
-            self.device
-        )
+        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator).to(self.device)
         out = self.model.loss(batch)
         self._check_finite(out, step)
         # The schedule's lr (spec.lr times warmup/decay); groups scale it by their lr_scale.

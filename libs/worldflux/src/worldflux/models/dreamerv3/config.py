@@ -99,7 +99,8 @@ class DreamerV3Config(WorldModelConfig):
             )
         if self.replay_context not in (0, 1):
             raise ContractError(
-                f"replay_context must be 0 or 1 (steps of stored context), got {self.replay_context}"
+                "replay_context must be 0 or 1 (steps of stored context), "
+                f"got {self.replay_context}"
             )
         if not 0.0 <= self.unimix < 1.0:
             raise ContractError(f"unimix must be in [0, 1), got {self.unimix}")

@@ -123,4 +123,5 @@ def test_a_config_without_a_size_is_the_registry_default_size() -> None:
     assert cfg.size == family.default_size == "size12m"
     for name in SIZES["size12m"]:
         assert getattr(cfg, name) == getattr(default, name), name
-    assert build_config("dreamerv3:ci").deter == 64  # the ci size still says its own widths
+    ci = build_config("dreamerv3:ci")
+    assert isinstance(ci, DreamerV3Config) and ci.deter == 64  # ci keeps its own widths

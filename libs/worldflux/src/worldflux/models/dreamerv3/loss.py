@@ -41,7 +41,9 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def _context(
     model: DreamerV3, batch: Batch, bsz: int, device: torch.device
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[
+    torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor
+]:
     """(has_context [B] bool, RSSM start state, previous action, reward, continue) of each
     sequence; zeros where a sequence has no context."""
     c = model.config
@@ -51,7 +53,13 @@ def _context(
     cont = torch.ones(bsz, device=device)
     valid = batch.extras.get(CONTEXT + "valid")
     if valid is None:
-        return torch.zeros(bsz, dtype=torch.bool, device=device), (deter, stoch), action, reward, cont
+        return (
+            torch.zeros(bsz, dtype=torch.bool, device=device),
+            (deter, stoch),
+            action,
+            reward,
+            cont,
+        )
     has = valid.to(device).bool()
     ctx_deter = batch.extras[CONTEXT + "deter"].to(device).float()
     ctx_stoch = batch.extras[CONTEXT + "stoch"].to(device).float()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
 from worldflux.core import (
     Batch,
     ConditionPayload,
