@@ -7,7 +7,7 @@ where redrawing is noise, each finished run prints one line instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -107,30 +107,42 @@ def _pct(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.1%}"
 
 
+def summary_columns(ci: str = "exact ci (C-P)", drop: str = "loss drop") -> list[str]:
+    """The summary table's columns, one per registered gate among them (console and Markdown)."""
+    columns = ["model", "dataset", "runs", "success_rate", "ci (bootstrap)", ci, drop]
+    columns.append("skill (min over seeds)")
+    return [*columns, *[gate.column for gate in GATES.values()], "verdict"]
+
+
+def summary_cells(
+    model: str, block: dict[str, Any], verdict: Callable[[bool | None], str]
+) -> list[str]:
+    """One model's row of the summary table; `verdict` renders pass / FAIL / not measured."""
+    common = block["gates"]["common"]
+    cells = [
+        model,
+        block["dataset"],
+        f"{block['runs']}/{block['planned_runs']}",
+        f"{block['success_rate']:.0%} ({block['successes']}/{block['runs']})",
+        f"[{common['ci_low']:.2f}, {common['ci_high']:.2f}]",
+        f"[{common['exact_ci_low']:.3f}, {common['exact_ci_high']:.3f}]",
+        _pct(block["loss_drop_mean"]),
+        skill_cell(block),
+    ]
+    cells += [
+        " ".join(filter(None, (verdict(result.passed), gate.cell(result))))
+        for gate, result in gate_results(block)
+    ]
+    return cells
+
+
 def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
     """One row per model: its figures, one column per registered gate, the verdict."""
     table = Table(title="quality gates", show_lines=False)
-    columns = ["model", "dataset", "runs", "success_rate", "ci (bootstrap)", "exact ci (C-P)"]
-    columns += ["loss drop", "skill (min over seeds)", *[g.column for g in GATES.values()]]
-    for name in [*columns, "verdict"]:
+    for name in summary_columns():
         table.add_column(name, justify="left" if name in ("model", "dataset") else "right")
     for model, block in summary.items():
-        common = block["gates"]["common"]
-        cells = [
-            model,
-            block["dataset"],
-            f"{block['runs']}/{block['planned_runs']}",
-            f"{block['success_rate']:.0%} ({block['successes']}/{block['runs']})",
-            f"[{common['ci_low']:.2f}, {common['ci_high']:.2f}]",
-            f"[{common['exact_ci_low']:.3f}, {common['exact_ci_high']:.3f}]",
-            _pct(block["loss_drop_mean"]),
-            skill_cell(block),
-        ]
-        cells += [
-            " ".join(filter(None, (_gate(result.passed), gate.cell(result))))
-            for gate, result in gate_results(block)
-        ]
-        table.add_row(*cells, VERDICTS[block["verdict"]])
+        table.add_row(*summary_cells(model, block, _gate), VERDICTS[block["verdict"]])
     return table
 
 

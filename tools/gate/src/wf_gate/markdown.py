@@ -6,10 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from wf_gate.display import duration
+from wf_gate.display import duration, summary_cells, summary_columns
 from worldflux.gates import Report, failures, not_measured
-from worldflux.gates.criteria import gate_results
-from worldflux.gates.gate import GATES
 
 
 def _pct(value: Any) -> str:
@@ -29,8 +27,7 @@ def _num(value: float | None) -> str:
 def render(report: Report, figures: list[Path]) -> str:
     s, g = report.settings, report.gate_settings
     summary = report.summary()
-    columns = ["model", "dataset", "runs", "success_rate", "ci (bootstrap)", "exact ci"]
-    columns += ["mean loss drop", *[gate.column for gate in GATES.values()], "verdict"]
+    columns = summary_columns(ci="exact ci", drop="mean loss drop")
     lines = [
         "# Quality-gate report",
         "",
@@ -63,21 +60,7 @@ def render(report: Report, figures: list[Path]) -> str:
         "|" + "---|" * len(columns),
     ]
     for model, b in summary.items():
-        c = b["gates"]["common"]
-        cells = [
-            model,
-            b["dataset"],
-            f"{b['runs']}/{b['planned_runs']}",
-            f"{b['success_rate']:.0%} ({b['successes']}/{b['runs']})",
-            f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}]",
-            f"[{c['exact_ci_low']:.3f}, {c['exact_ci_high']:.3f}]",
-            _pct(b["loss_drop_mean"]),
-        ]
-        cells += [
-            " ".join(filter(None, (_gate(result.passed), gate.cell(result))))
-            for gate, result in gate_results(b)
-        ]
-        lines.append("| " + " | ".join([*cells, b["verdict"]]) + " |")
+        lines.append("| " + " | ".join([*summary_cells(model, b, _gate), b["verdict"]]) + " |")
     lines += [
         "",
         "## Prediction skill",
