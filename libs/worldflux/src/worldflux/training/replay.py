@@ -69,9 +69,23 @@ class ReplayBuffer:
     @classmethod
     def from_dataset(cls, dataset: Any) -> ReplayBuffer:
         """A buffer holding every row of a SequenceDataset (same episodes, same order), so that
-        training on fixed data can keep a replay context as training on collected data does."""
+        training on fixed data can keep a replay context as training on collected data does.
+
+        Pixels stay uint8 (a quarter of float32's memory) and are scaled to [0, 1] when
+        sampled, as the dataset returns them."""
         episodes = dataset.episodes
-        buffer = cls.for_spec(dataset.spec, max(int(episodes.num_steps), 2))
+        capacity = max(int(episodes.num_steps), 2)
+        if episodes.obs.dtype == np.uint8:
+            discrete = dataset.spec.action_kind == "discrete"
+            buffer = cls(
+                capacity,
+                dataset.spec.obs_shape,
+                () if discrete else (dataset.spec.action_dim,),
+                torch.uint8,
+                torch.int64 if discrete else torch.float32,
+            )
+        else:
+            buffer = cls.for_spec(dataset.spec, capacity)
         buffer.add_rows(
             episodes.obs,
             episodes.actions,
@@ -217,8 +231,11 @@ class ReplayBuffer:
         slots = (pick[:, None] + torch.arange(seq_len)) % self.capacity
         extras = {"is_last": self.is_last[slots], SLOTS_KEY: slots}
         extras.update(self._context(pick))
+        obs = self.obs[slots]
+        if obs.dtype == torch.uint8:  # stored pixels: returned as datasets return them
+            obs = obs.to(torch.float32).div_(255.0)
         return Batch(
-            obs=self.obs[slots],
+            obs=obs,
             actions=self.actions[slots],
             rewards=self.rewards[slots],
             continues=self.continues[slots],

@@ -158,3 +158,17 @@ def test_overwritten_rows_forget_their_latent_and_latents_survive_a_checkpoint()
     assert buffer.has_latent.tolist() == [False] * 3 + [True] * 7 + [False] * 2
     with pytest.raises(ContractError, match="leading dims"):
         buffer.store_latents(torch.arange(4).reshape(2, 2), {"z": torch.ones(2, 3, 3)})
+
+
+def test_from_dataset_holds_the_same_rows_and_keeps_pixels_compact():
+    from worldflux.datasets.episodes import Episodes, episode_rows
+    from worldflux.datasets.sequence import SequenceDataset
+
+    frames = np.arange(4 * 3 * 4 * 4, dtype=np.uint8).reshape(4, 3, 4, 4)
+    rows = episode_rows(frames, np.zeros((3, 1), np.float32), np.ones(3, np.float32), False)
+    spec = DatasetSpec("px", (3, 4, 4), 1, "continuous", "image", 1, 4)
+    dataset = SequenceDataset(spec, Episodes(**rows))
+    buffer = ReplayBuffer.from_dataset(dataset)
+    assert len(buffer) == len(dataset) and buffer.obs.dtype == torch.uint8
+    batch = buffer.sample(2, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(batch.obs, dataset.rows(torch.arange(4).expand(2, 4)).obs)
