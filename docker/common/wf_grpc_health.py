@@ -12,6 +12,7 @@ speaks only the standard grpc.health.v1 protocol.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import grpc
@@ -31,7 +32,9 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wf_grpc_health", description=__doc__.splitlines()[0])
-    parser.add_argument("target", nargs="?", default="127.0.0.1:50061", help="HOST:PORT")
+    # The service images set WF_GRPC_HEALTH_TARGET to their own default port (docker/service).
+    default = os.environ.get("WF_GRPC_HEALTH_TARGET", "127.0.0.1:50061")
+    parser.add_argument("target", nargs="?", default=default, help=f"HOST:PORT (default {default})")
     parser.add_argument("--service", default="", help="service name; empty: the whole server")
     parser.add_argument("--timeout", type=float, default=3.0, help="deadline in seconds")
     parser.add_argument("--tls-ca", help="PEM to verify a TLS server (plaintext without)")

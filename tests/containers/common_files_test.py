@@ -189,3 +189,14 @@ def test_slim_venv_removes_tests_and_headers_and_compiles(tmp_path: Path) -> Non
     # Not imported at start-up: left as source.
     assert not (site / "sympy" / "__pycache__").exists()
     assert not (site / "torch" / "_inductor" / "__pycache__").exists()
+
+
+def test_probe_default_address_comes_from_the_image(
+    health_server: tuple[str, health.HealthServicer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docker/service/Dockerfile sets WF_GRPC_HEALTH_TARGET to the program's port, so that one
+    # HEALTHCHECK line (no address) serves both service images.
+    target, servicer = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    monkeypatch.setenv("WF_GRPC_HEALTH_TARGET", target)
+    assert load("wf_grpc_health").main([]) == 0

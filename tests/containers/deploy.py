@@ -15,7 +15,26 @@ DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 K8S_FILES = sorted((DOCKER / "k8s").glob("*.yaml"))
 DOCKERFILES = sorted(DOCKER.glob("*/Dockerfile"))
-IMAGE_NAMES = [path.parent.name for path in DOCKERFILES]
+
+
+def docker_images() -> dict[str, tuple[Path, dict[str, str]]]:
+    """name -> (Dockerfile, build arguments) of every docker_image target in docker/*/BUILD: what
+    build-support/image_spec.py reads through `pants peek` (Pants cannot run inside a test)."""
+    images = {}
+    for build in sorted(DOCKER.glob("*/BUILD")):
+        for body in re.findall(r"^docker_image\((.*?)^\)", build.read_text(), flags=re.M | re.S):
+            name = re.search(r'name="([^"]+)"', body)
+            assert name, f"{build}: a docker_image without a name"
+            source = re.search(r'source="([^"]+)"', body)
+            args_list = re.search(r"extra_build_args=\[([^]]*)\]", body)
+            args = re.findall(r'"([^"=]+)=([^"]*)"', args_list.group(1)) if args_list else []
+            dockerfile = build.parent / (source.group(1) if source else "Dockerfile")
+            images[name.group(1)] = (dockerfile, dict(args))
+    return images
+
+
+IMAGES = docker_images()
+IMAGE_NAMES = sorted(IMAGES)
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 

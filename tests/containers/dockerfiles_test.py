@@ -1,7 +1,8 @@
 """docker/*/Dockerfile keep the rules the recipe and the release need beyond what hadolint checks:
 Docker-compatible (no BuildKit-only syntax), the base image only through ARG BASE_IMAGE, a final
-stage with only the venv, a numeric non-root USER and an exec-form ENTRYPOINT, and each one built
-from the PEX of the pex_binary beside it."""
+stage with only the venv, a numeric non-root USER and an exec-form ENTRYPOINT; each image (a
+docker_image target) built from the PEX of the pex_binary in docker/NAME/BUILD, and the two
+services from one Dockerfile (docker/service) that their build arguments parametrise."""
 
 from __future__ import annotations
 
@@ -33,14 +34,31 @@ def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return steps[last_from:]
 
 
-@pytest.fixture(params=deploy.DOCKERFILES, ids=deploy.IMAGE_NAMES)
+@pytest.fixture(params=deploy.DOCKERFILES, ids=[p.parent.name for p in deploy.DOCKERFILES])
 def dockerfile(request: pytest.FixtureRequest) -> Path:
     path: Path = request.param
     return path
 
 
+def with_args(text: str, args: dict[str, str]) -> str:
+    """The build arguments substituted, as the builder does in COPY/EXPOSE/ENV."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), text)
+
+
 def test_there_is_one_per_service_and_the_gate() -> None:
-    assert sorted(deploy.IMAGE_NAMES) == ["dynamics", "gate", "planner"]
+    assert ["dynamics", "gate", "planner"] == deploy.IMAGE_NAMES
+    assert [p.parent.name for p in deploy.DOCKERFILES] == ["gate", "service"]
+
+
+def test_the_services_share_one_dockerfile_parametrised_by_program() -> None:
+    service = deploy.DOCKER / "service" / "Dockerfile"
+    for name in ("dynamics", "planner"):
+        dockerfile, args = deploy.IMAGES[name]
+        assert dockerfile == service
+        assert set(args) == {"PROGRAM", "PORT"} and args["PROGRAM"] == name
+    # Every argument the Dockerfile declares without a default is one the targets pass.
+    declared = {rest for keyword, rest in instructions(service) if keyword == "ARG"}
+    assert declared == {"BASE_IMAGE=python:3.11-slim-bookworm", "PROGRAM", "PORT"}
 
 
 def test_base_image_comes_only_from_the_build_arg(dockerfile: Path) -> None:
@@ -85,36 +103,43 @@ def stage(steps: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
     return steps[start:end]
 
 
-def test_built_from_a_requirements_pex_and_a_sources_pex(dockerfile: Path) -> None:
-    name = dockerfile.parent.name
-    steps = instructions(dockerfile)
+@pytest.mark.parametrize("name", deploy.IMAGE_NAMES)
+def test_built_from_a_requirements_pex_and_a_sources_pex(name: str) -> None:
+    dockerfile, args = deploy.IMAGES[name]
+    steps = [(k, with_args(r, args)) for k, r in instructions(dockerfile)]
     (deps_pex,) = (r.split()[0] for k, r in stage(steps, "deps") if k == "COPY" and ".pex" in r)
     (app_pex,) = (r.split()[0] for k, r in stage(steps, "srcs") if k == "COPY" and ".pex" in r)
     # Pants' output path of pex_binary NAME in docker/DIR is docker.DIR/NAME.pex.
     assert app_pex == f"docker.{name}/wf-{name}.pex"
     folder, _, file = deps_pex.partition("/")
     deps = pex_binaries(deploy.REPO / folder.replace(".", "/") / "BUILD")[file.removesuffix(".pex")]
-    app = pex_binaries(dockerfile.parent / "BUILD")[f"wf-{name}"]
+    app = pex_binaries(deploy.DOCKER / name / "BUILD")[f"wf-{name}"]
     assert "include_sources=False" in deps and "include_requirements=False" in app
     for body in (deps, app):  # PEX_TOOLS=1 ... venv needs the tools inside
         assert "include_tools=True" in body
 
 
 def test_service_images_share_their_dependency_stage() -> None:
-    """Same instructions on the same PEX: the build cache reuses the stage and the venv layer."""
-    dynamics, planner = (
-        instructions(deploy.DOCKER / n / "Dockerfile") for n in ("dynamics", "planner")
-    )
-    assert stage(dynamics, "deps") == stage(planner, "deps")
-    assert final_stage(dynamics)[:3] == final_stage(planner)[:3]  # FROM, user, COPY --from=deps
-    assert final_stage(dynamics)[2] == ("COPY", "--from=deps /opt/venv /opt/venv")
+    """No build argument before the venv layer: the build cache reuses the stage and the layer."""
+    steps = instructions(deploy.DOCKER / "service" / "Dockerfile")
+    deps = stage(steps, "deps")
+    assert all("${" not in rest for _, rest in deps[1:])
+    final = final_stage(steps)
+    assert final[3] == ("COPY", "--from=deps /opt/venv /opt/venv")
+    assert all("${" not in rest for _, rest in final[1:4])  # ARG, user, COPY --from=deps
 
 
-def test_service_images_declare_their_port_and_health_check(dockerfile: Path) -> None:
-    steps = instructions(dockerfile)
-    if dockerfile.parent.name == "gate":
+@pytest.mark.parametrize("name", deploy.IMAGE_NAMES)
+def test_service_images_declare_their_port_and_health_check(name: str) -> None:
+    dockerfile, args = deploy.IMAGES[name]
+    steps = [(k, with_args(r, args)) for k, r in instructions(dockerfile)]
+    if name == "gate":
         assert not [k for k, _ in steps if k in ("EXPOSE", "HEALTHCHECK")]
         return
     (port,) = (rest for keyword, rest in steps if keyword == "EXPOSE")
+    assert port == args["PORT"]
     (check,) = (rest for keyword, rest in steps if keyword == "HEALTHCHECK")
-    assert check.endswith(f'"127.0.0.1:{port}"]')
+    assert check.endswith('CMD ["python3", "-m", "wf_grpc_health"]')
+    # The probe's default address (docker/common/wf_grpc_health.py reads it).
+    env = " ".join(rest for keyword, rest in final_stage(steps) if keyword == "ENV")
+    assert f"WF_GRPC_HEALTH_TARGET=127.0.0.1:{port}" in env.split()

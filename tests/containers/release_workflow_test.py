@@ -65,7 +65,12 @@ def test_pushes_with_sbom_and_provenance() -> None:
     (push,) = pushes
     assert push["with"]["sbom"] is True
     assert str(push["with"]["provenance"]).startswith("mode=max")
-    assert push["with"]["file"] == "docker/${{ matrix.image }}/Dockerfile"
+    # Dockerfile and build arguments from the image's docker_image target, for both builds.
+    for build in builds:
+        assert build["with"]["file"] == "${{ steps.spec.outputs.file }}"
+        assert build["with"]["build-args"] == "${{ steps.spec.outputs.build-args }}"
+    (spec,) = (s for s in job()["steps"] if s.get("id") == "spec")
+    assert "build-support/image_spec.py" in spec["run"] and '>>"$GITHUB_OUTPUT"' in spec["run"]
     (sbom,) = steps_using(job(), "anchore/sbom-action")
     assert "${{ steps.push.outputs.digest }}" in sbom["with"]["image"]
     assert job()["permissions"]["packages"] == "write"
