@@ -33,6 +33,7 @@ from worldflux.gates import (
     read_report,
     write_report,
 )
+from worldflux.gates.contract import run_contract_suite
 from worldflux.gates.estimate import wall_seconds
 from worldflux.gates.measure import import_families
 from worldflux.gates.settings import DEFAULT_SKILL_HORIZON, SCHEDULES
@@ -243,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the library and torch versions")
     sub.add_parser("list", help="families, their gate criteria and default datasets")
     sub.add_parser("gates", help="every registered gate and gate kind, in report order")
+    p = sub.add_parser(
+        "contract", help="the contract suite (spec, parity, planner, served, one step) per model"
+    )
+    p.add_argument("--models", type=_csv, default=_csv(models.ALL), help="ids (default: all)")
+    p.add_argument("--size", default="ci", help="size for models named without one (ci)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
     p = sub.add_parser("measure", help="train every (model, seed) and record seed_runs.json")
     _add_measure_options(p)
@@ -464,6 +471,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_contract(args: argparse.Namespace) -> int:
+    """Exit 1 when any model fails a check of the contract suite."""
+    import_families(args.imports)
+    failures_seen = 0
+    for model in models.resolve_models(args.models, args.size):
+        for name, result in run_contract_suite(model).items():
+            verdict = {True: "pass", False: "FAIL", None: "n/a"}[result.passed]
+            failures_seen += result.passed is False
+            print(f"{verdict} {model}: {name}: {result.detail}")
+    return 1 if failures_seen else 0
+
+
 COMMANDS = {
     "measure": cmd_measure,
     "merge": cmd_merge,
@@ -471,6 +490,7 @@ COMMANDS = {
     "check": cmd_check,
     "report": cmd_report,
     "demo": cmd_demo,
+    "contract": cmd_contract,
 }
 
 

@@ -314,3 +314,38 @@ def test_the_seed_docs_commands_work_as_written() -> None:
         ]
     )
     assert args.command == "estimate" and args.scenarios.count("x") == 5
+
+
+def test_contract_command_passes_a_sound_family_and_fails_a_broken_one(capsys) -> None:
+    from plugin_family.toy_family import ToyConfig, ToyWorldModel
+
+    from worldflux.core import register_family
+    from worldflux.core.registry import FAMILIES
+
+    assert main(["contract", "--models", "toy"]) == 0
+    out = capsys.readouterr().out
+    for check in ("contract", "save_load_parity", "planner", "served", "trainer_step"):
+        assert f"pass toy:ci: {check}:" in out
+
+    class Shapeless(ToyWorldModel):
+        def encode(self, obs, condition=None):  # type: ignore[no-untyped-def]
+            state = super().encode(obs, condition)
+            return type(state)({"z": state["z"][:, :-1]})
+
+    register_family(
+        "shapeless",
+        model_class=Shapeless,
+        config_class=ToyConfig,
+        sizes={"ci": {}},
+        default_size="ci",
+    )
+    try:
+        assert main(["contract", "--models", "shapeless"]) == 1
+    finally:
+        FAMILIES.unregister("shapeless")
+    assert "FAIL shapeless:ci: contract: RuntimeError" in capsys.readouterr().out
+
+
+def test_reference_means_the_families_that_declare_the_reference_kind() -> None:
+    assert models.resolve_models(["reference"], "ci") == ["dreamerv3:ci", "tdmpc2:ci"]
+    assert "toy:ci" in models.resolve_models(["all"], "ci")

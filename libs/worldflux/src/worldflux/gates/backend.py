@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from worldflux.core import WorldModel
+from worldflux.core import WorldModel, create_world_model
+from worldflux.core.registry import resolve_model_id
 from worldflux.datasets import load_dataset
 from worldflux.training import Callback, Trainer, TrainerConfig
 
@@ -95,6 +96,25 @@ class _StepCallback(Callback):
     def on_step_end(self, trainer: Trainer, step: int, metrics: dict[str, float]) -> None:
         del trainer, metrics
         self.on_step(step)
+
+
+def model_for_data(model_id: str, data_spec: Any, **overrides: Any) -> WorldModel:
+    """The family at the id's size, shaped for the dataset's observations and actions, with the
+    fields the family derives from the data (`dataset_defaults`) and `overrides` on top."""
+    family, _ = resolve_model_id(model_id)
+    if hasattr(data_spec, "model_kwargs"):
+        kwargs: dict[str, Any] = dict(data_spec.model_kwargs())
+    else:
+        kwargs = {
+            "obs_shape": tuple(data_spec.obs_shape),
+            "action_dim": int(data_spec.action_dim),
+            "action_kind": str(data_spec.action_kind),
+        }
+    derive = getattr(family.config_class, "dataset_defaults", None)
+    if derive is not None:
+        kwargs.update(derive(data_spec))
+    kwargs.update(overrides)
+    return create_world_model(model_id, **kwargs)
 
 
 def load_backend(reference: str | None) -> TrainingBackend:

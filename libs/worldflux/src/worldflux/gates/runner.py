@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from worldflux.core import NonFiniteLossError, WorldModel, create_world_model
+from worldflux.core import NonFiniteLossError, WorldModel
 from worldflux.core.registry import get_family
 from worldflux.gates import checks, skill
 from worldflux.gates.kinds import GENERIC, gate_kind
-from worldflux.gates.backend import TrainingBackend, TrainSpec
+from worldflux.gates.backend import TrainingBackend, TrainSpec, model_for_data
 from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps, evaluate, heldout_batches
 from worldflux.gates.jobs import Job
@@ -62,31 +62,6 @@ class PeakMemory:
         except OSError:
             pass
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def build_model(
-    job: Job,
-    data_spec: Any,
-    size: str,
-    device: str,
-    overrides: dict[str, Any] | None = None,
-) -> WorldModel:
-    """The family at `size`, shaped for the dataset's observations and actions, with the
-    measurement's config overrides for this family (if any) on top."""
-    if hasattr(data_spec, "model_kwargs"):
-        kwargs: dict[str, Any] = dict(data_spec.model_kwargs())
-    else:
-        kwargs = {
-            "obs_shape": tuple(data_spec.obs_shape),
-            "action_dim": int(data_spec.action_dim),
-            "action_kind": str(data_spec.action_kind),
-        }
-    # Fields the family derives from the data (TD-MPC2: discount from the episode length).
-    derive = getattr(get_family(job.family).config_class, "dataset_defaults", None)
-    if derive is not None:
-        kwargs.update(derive(data_spec))
-    kwargs.update(overrides or {})
-    return create_world_model(f"{job.family}:{size}", device=device, **kwargs)
 
 
 def execute(
@@ -134,8 +109,9 @@ def execute(
         train_data = backend.load_dataset(job.dataset, "train", DATASET_SEED)
         heldout = backend.load_dataset(job.dataset, "heldout", DATASET_SEED)
         torch.manual_seed(job.seed)  # model initialisation differs per seed
-        model = build_model(
-            job, train_data.spec, size, settings.device, settings.overrides.get(family)
+        overrides = settings.overrides.get(family) or {}
+        model = model_for_data(
+            f"{family}:{size}", train_data.spec, device=settings.device, **overrides
         )
         record.num_parameters = model.num_parameters()
         probe = next(heldout_batches(heldout, 1, settings.batch_size, settings.seq_len))
