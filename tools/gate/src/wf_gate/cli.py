@@ -141,7 +141,7 @@ def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -
         type=_csv,
         default=_csv(DEFAULT_MODELS),
         help="families or aliases (trained at --size), family:size ids, 'all', or "
-        f"'reference' (the families of the reference gate kind; the default)",
+        "'reference' (the families of the reference gate kind; the default)",
     )
     parser.add_argument("--size", default="ci", help="size for models named without one (ci)")
     parser.add_argument("--seeds", type=_int_list, default=_int_list(DEFAULT_SEEDS))

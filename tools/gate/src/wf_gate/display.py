@@ -24,8 +24,8 @@ from rich.table import Table
 
 from worldflux.gates import Job, RunRecord
 from worldflux.gates.criteria import gate_results
-from worldflux.gates.gate import GATES
 from worldflux.gates.estimate import Estimate, ModelRate
+from worldflux.gates.gate import GATES
 
 
 def make_console(stderr: bool = False) -> Console:

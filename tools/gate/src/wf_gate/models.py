@@ -18,9 +18,9 @@ from worldflux.core import UnknownModelError, families
 from worldflux.core.registry import FamilyInfo, resolve_model_id
 from worldflux.datasets import SPLITS, dataset_info, load_dataset
 from worldflux.datasets.files import is_file_dataset
-from worldflux.gates.kinds import REFERENCE as REFERENCE_KIND
 from worldflux.gates.gate import GATES
 from worldflux.gates.kinds import GATE_KINDS, default_dataset, gate_kind
+from worldflux.gates.kinds import REFERENCE as REFERENCE_KIND
 
 # `--models` words that stand for a set of families rather than one.
 ALL = "all"  # every registered family

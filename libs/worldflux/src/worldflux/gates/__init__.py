@@ -5,10 +5,10 @@ notebook or another CI system can measure and judge models the same way.
 """
 
 from worldflux.gates.criteria import failures, not_measured, summarize_model
-from worldflux.gates.gate import GATES, Gate, GateInput, GateResult, register_gate
-from worldflux.gates.kinds import GATE_KINDS, GateKind, register_gate_kind
 from worldflux.gates.estimate import Scenario, estimate, model_rates, parse_scenarios
+from worldflux.gates.gate import GATES, Gate, GateInput, GateResult, register_gate
 from worldflux.gates.jobs import Job, Shard, plan
+from worldflux.gates.kinds import GATE_KINDS, GateKind, register_gate_kind
 from worldflux.gates.measure import MeasureError, measure
 from worldflux.gates.records import CheckResult, Evaluation, RunRecord
 from worldflux.gates.report import Report, merge_reports, read_report, write_report

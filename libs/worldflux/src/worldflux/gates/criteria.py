@@ -11,8 +11,8 @@ with stricter thresholds, and shards merged from many machines are judged exactl
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -139,7 +139,7 @@ class CommonGate(Gate):
         "prediction skill over the baselines) and its exact lower bound >= min_ci_low"
     )
     unmeasured = FAILS
-    schema = {
+    schema: ClassVar[Mapping[str, Any]] = {
         "required": ["ci_low", "ci_high", "exact_ci_low", "exact_ci_high", "confidence", "finite"],
         "properties": {
             "pass": {"type": "boolean"},
@@ -210,7 +210,7 @@ class FamilyGate(Gate):
     description = "the family's own criterion (its gate kind) on at least family_min_fraction seeds"
     unmeasured = FAILS
     note = "kind"
-    schema = {"required": ["kind", "criterion"]}
+    schema: ClassVar[Mapping[str, Any]] = {"required": ["kind", "criterion"]}
 
     def evaluate(self, given: GateInput) -> GateResult:
         runs, settings = given.runs, given.settings

@@ -9,8 +9,8 @@ from worldflux.gates.criteria import (
     not_measured,
     summarize_model,
 )
-from worldflux.gates.gate import GateInput
 from worldflux.gates.fakes_testutil import make_record
+from worldflux.gates.gate import GateInput
 from worldflux.gates.records import CheckResult
 from worldflux.gates.settings import GateSettings, MeasureSettings
 
@@ -136,9 +136,7 @@ def test_parity_and_planner_failures_are_reported_per_seed() -> None:
     records[2].checks["save_load_parity"] = CheckResult(False, "loss.total: max abs diff 0.5")
     records[3].checks["planner"] = CheckResult(False, "extras['wf.planner.horizon'] is None")
     s = summary(records)
-    assert s["gates"]["save_load_parity"]["reasons"] == [
-        "seed 2: loss.total: max abs diff 0.5"
-    ]
+    assert s["gates"]["save_load_parity"]["reasons"] == ["seed 2: loss.total: max abs diff 0.5"]
     assert s["gates"]["planner"]["pass"] is False and s["gates"]["family"]["pass"]
     assert not s["gates"]["pass"]
     lines = failures({"tdmpc2:ci": s})

@@ -19,11 +19,11 @@ import torch
 from worldflux.core import NonFiniteLossError, WorldModel
 from worldflux.core.registry import get_family
 from worldflux.gates import checks, skill
-from worldflux.gates.kinds import GENERIC, gate_kind
 from worldflux.gates.backend import TrainingBackend, TrainSpec, model_for_data
 from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps, evaluate, heldout_batches
 from worldflux.gates.jobs import Job
+from worldflux.gates.kinds import GENERIC, gate_kind
 from worldflux.gates.records import Evaluation, RunRecord, loss_drop
 from worldflux.gates.settings import GateSettings, MeasureSettings
 

@@ -1,8 +1,9 @@
 """The published JSON Schema of seed_runs.json and validation against it.
 
 The gates block of a model summary is filled in from the registered gates (gates.gate.GATES),
-so a new gate extends the schema by registering. The schema ships inside the package (a Pants `resources` target), so the pex and the container
-image validate reports without reaching anything outside.
+so a new gate extends the schema by registering. The schema ships inside the package (a Pants
+`resources` target), so the pex and the container image validate reports without reaching
+anything outside.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
-    register_planner,
     Bounds,
     Outcome,
     Planner,
@@ -21,6 +20,7 @@ from worldflux.planners.base import (
     Search,
     check_range,
     gather_candidates,
+    register_planner,
 )
 from worldflux.planners.gaussian import initial_mean, sample, with_prior
 from worldflux.planners.objectives import Objective

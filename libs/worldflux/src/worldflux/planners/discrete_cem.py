@@ -16,13 +16,13 @@ import torch.nn.functional as F
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
-    register_planner,
     Outcome,
     Planner,
     SamplingConfig,
     Search,
     check_range,
     gather_candidates,
+    register_planner,
 )
 from worldflux.planners.objectives import Objective
 from worldflux.planners.types import PlannerState

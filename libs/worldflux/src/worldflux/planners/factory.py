@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
+import worldflux.planners.cem  # noqa: F401  (the built-in planners register on import)
 from worldflux.core import ConditionPayload, ContractError, LatentState, ModelSpec
 from worldflux.core.config import suggest
 from worldflux.planners.base import PLANNERS, Planner, SamplingConfig
-import worldflux.planners.cem  # noqa: F401  (the built-in planners register on import)
 from worldflux.planners.discrete_cem import DiscreteCEMConfig, DiscreteCEMPlanner
 from worldflux.planners.dynamics import Dynamics
 from worldflux.planners.mppi import MPPIConfig, MPPIPlanner
