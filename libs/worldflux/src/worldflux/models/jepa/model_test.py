@@ -1,0 +1,95 @@
+"""I-JEPA: EMA schedule and update, collapse metric, save/load parity, shapes."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from worldflux.core import Batch, WorldModel, create_world_model
+from worldflux.models.jepa import JEPA, JEPAConfig
+from worldflux.models.jepa.loss import embedding_std
+
+torch.set_num_threads(1)
+
+
+def batch(obs_shape: tuple[int, ...], b: int = 4, t: int = 6, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        torch.rand(b, t, *obs_shape, generator=g),
+        torch.rand(b, t, 1, generator=g) * 2 - 1,
+        torch.zeros(b, t),
+        torch.ones(b, t),
+        torch.zeros(b, t, dtype=torch.bool),
+    )
+
+
+def model(obs_shape: tuple[int, ...] = (8,), **kw: object) -> JEPA:
+    torch.manual_seed(0)
+    m = create_world_model("jepa:ci", obs_shape=obs_shape, action_dim=1, **kw)
+    assert isinstance(m, JEPA)
+    return m
+
+
+def test_momentum_schedule_runs_from_0_996_to_1() -> None:
+    c = JEPAConfig(size="ci", momentum_steps=100)
+    assert c.momentum(0) == pytest.approx(0.996)
+    assert c.momentum(50) == pytest.approx(0.998)
+    assert c.momentum(100) == c.momentum(10_000) == 1.0
+
+
+def test_after_optimizer_step_moves_the_target_by_one_minus_momentum() -> None:
+    m = model(momentum_steps=10)
+    online = next(m.encoder.parameters())
+    target = next(m.target_encoder.parameters())
+    assert torch.equal(online, target) and not target.requires_grad
+    with torch.no_grad():
+        online.add_(1.0)
+    before = target.clone()
+    m.after_optimizer_step(5)  # momentum 0.998
+    assert torch.allclose(target, 0.998 * before + 0.002 * online)
+    m.after_optimizer_step(10)  # momentum 1.0: frozen
+    assert torch.allclose(target, 0.998 * before + 0.002 * online)
+
+
+def test_collapse_metric_is_zero_for_a_constant_encoder_and_positive_otherwise() -> None:
+    m = model()
+    b = batch((8,), b=8)
+    assert m.loss(b).metrics["embedding_std"] > 1e-3
+    with torch.no_grad():  # the encoder ignores its input: every sample embeds the same
+        m.target_encoder.tokenizer.embed.weight.zero_()
+    assert m.loss(b).metrics["embedding_std"] < 1e-6
+    assert float(embedding_std(torch.ones(5, 3, 4))) == 0.0
+
+
+@pytest.mark.parametrize("obs_shape", [(8,), (3, 32, 32)])
+def test_loss_encode_rollout_and_targets_have_the_promised_shapes(obs_shape) -> None:
+    m = model(obs_shape)
+    b = batch(obs_shape)
+    out = m.loss(b)
+    assert out.total.dim() == 0 and torch.isfinite(out.total)
+    assert 0.0 < out.metrics["mask_ratio"] < 1.0
+    out.total.backward()
+    assert all(p.grad is None for p in m.target_encoder.parameters())
+    assert m.predictor.embed.weight.grad is not None
+    z = m.encode(b.obs[:, 0])["z"]
+    assert z.shape == (4, m.config.embed_dim)
+    r = m.rollout(m.encode(b.obs[:, 0]), b.actions[:, :3].repeat_interleave(2, 0))
+    assert r.latents["z"].shape == (8, 3, m.config.embed_dim)
+    pred = m.predict_targets(b.obs, b.actions[:, 3:], 2)
+    assert pred["predicted"].shape == pred["target"].shape == pred["context"].shape
+
+
+def test_save_and_reload_give_identical_outputs(tmp_path: Path) -> None:
+    m = model((3, 32, 32))
+    m.after_optimizer_step(3)
+    b = batch((3, 32, 32))
+    path = m.save_pretrained(tmp_path / "jepa")
+    again = WorldModel.from_pretrained(path)
+    m.eval(), again.eval()
+    assert torch.equal(m.encode(b.obs[:, 0])["z"], again.encode(b.obs[:, 0])["z"])
+    torch.manual_seed(1)
+    first = m.loss(b).total
+    torch.manual_seed(1)
+    assert torch.equal(first, again.loss(b).total)
+    one, two = m.predict_targets(b.obs, b.actions, 2), again.predict_targets(b.obs, b.actions, 2)
+    assert all(torch.equal(one[k], two[k]) for k in one)
