@@ -222,7 +222,10 @@ def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -
         help="import MODULE first (registers a family that is not installed as a plugin)",
     )
     parser.add_argument(
-        "--backend", default=None, metavar="MODULE:ATTR", help="custom datasets/training backend"
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help="a registered training backend (default: library); --import loads one's module",
     )
     parser.add_argument("--no-progress", action="store_true", help="no live progress display")
     if output:

@@ -152,7 +152,7 @@ def test_planner_failures_are_named(tmp_path: Path, capsys) -> None:
 
 
 TINY = ["--steps=2", "--seeds=0", "--eval-batches=1", "--curve-points=1", "--checks=contract"]
-TINY += ["--backend=worldflux.gates.fakes_testutil:LoopBackend", "--workers=0"]
+TINY += ["--import=worldflux.gates.fakes_testutil", "--backend=test-loop", "--workers=0"]
 TINY += ["--no-progress", "--no-rerun"]
 
 

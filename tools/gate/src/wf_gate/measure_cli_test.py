@@ -27,7 +27,8 @@ ARGS = [
     "--checks=contract,save_load_parity",
     "--device=cpu",
     "--import=plugin_family.toy_family",
-    "--backend=worldflux.gates.fakes_testutil:SlowLoopBackend",
+    "--import=worldflux.gates.fakes_testutil",
+    "--backend=test-slow-loop",
     "--no-progress",
     "--threads-per-worker=1",
 ]

@@ -2,19 +2,19 @@
 
 The default backend is the library's own: bundled datasets (worldflux.datasets) and the generic
 Trainer (worldflux.training), so the gate measures exactly what users run. A different backend
-(`wf-gate measure --backend module:attr`) can bring its own datasets or loop; it only has to
-provide the two methods of TrainingBackend.
+(`wf-gate measure --backend NAME`, a class registered in BACKENDS) can bring its own datasets or
+loop; it only has to provide the two methods of TrainingBackend.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from worldflux.core import WorldModel, create_world_model
+from worldflux.core.plugins import Registry
 from worldflux.core.registry import resolve_model_id
 from worldflux.datasets import load_dataset
 from worldflux.training import Callback, Trainer, TrainerConfig
@@ -45,6 +45,8 @@ class TrainOutcome:
 
 
 class TrainingBackend(Protocol):
+    name: str
+
     def load_dataset(self, name: str, split: str, seed: int) -> Any:
         """A SequenceDataset-like object: `.spec` (obs_shape, action_dim, action_kind) and
         `.sample(batch_size, seq_len, generator) -> Batch`."""
@@ -60,6 +62,8 @@ class TrainingBackend(Protocol):
 
 class LibraryBackend:
     """worldflux.datasets + worldflux.training.Trainer."""
+
+    name = "library"
 
     def load_dataset(self, name: str, split: str, seed: int) -> Any:
         return load_dataset(name, split=split, seed=seed)
@@ -117,16 +121,21 @@ def model_for_data(model_id: str, data_spec: Any, **overrides: Any) -> WorldMode
     return create_world_model(model_id, **kwargs)
 
 
-def load_backend(reference: str | None) -> TrainingBackend:
-    """'module:attr' -> that object (a class is instantiated); None -> the library backend."""
-    if not reference:
-        return LibraryBackend()
-    module_name, _, attr = reference.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"backend {reference!r}: expected 'module:attr'")
-    obj = getattr(importlib.import_module(module_name), attr)
-    backend = obj() if isinstance(obj, type) else obj
+BACKENDS: Registry[type[Any]] = Registry(
+    "training backend", "worldflux.backends", builtins=("worldflux.gates.backend",)
+)
+register_backend = BACKENDS.register
+register_backend(LibraryBackend)
+
+
+def load_backend(name: str | None) -> TrainingBackend:
+    """A registered backend by name (None: the library's own), instantiated.
+
+    Backends are classes with a `name` and the two TrainingBackend methods, registered with
+    `register_backend` or a `worldflux.backends` entry point (`wf-gate --import MODULE` loads a
+    module that registers one without installing it)."""
+    backend = BACKENDS.get(name or LibraryBackend.name)()
     for method in ("load_dataset", "train"):
         if not callable(getattr(backend, method, None)):
-            raise ValueError(f"backend {reference!r} has no {method}() method")
+            raise ValueError(f"backend {name!r} has no {method}() method")
     return backend  # type: ignore[no-any-return]

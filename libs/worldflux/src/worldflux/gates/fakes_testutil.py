@@ -14,7 +14,13 @@ from typing import Any
 import torch
 
 from worldflux.core import NonFiniteLossError, WorldModel
-from worldflux.gates.backend import LibraryBackend, StepHook, TrainOutcome, TrainSpec
+from worldflux.gates.backend import (
+    LibraryBackend,
+    StepHook,
+    TrainOutcome,
+    TrainSpec,
+    register_backend,
+)
 from worldflux.gates.records import CheckResult, Evaluation, MetricSkill, RunRecord, loss_drop
 
 
@@ -96,8 +102,11 @@ def good_skill() -> dict[str, MetricSkill]:
     return {"obs": metric(0.5, 1.0), "reward": metric(0.5, 1.0)}
 
 
+@register_backend
 class LoopBackend(LibraryBackend):
     """Bundled datasets, trained by a bare Adam loop (seeded, deterministic on CPU)."""
+
+    name = "test-loop"
 
     def __init__(self, lr: float = 3e-3, step_delay: float = 0.0) -> None:
         self.lr = lr
@@ -124,8 +133,11 @@ class LoopBackend(LibraryBackend):
         return TrainOutcome(spec.steps, time.perf_counter() - start)
 
 
+@register_backend
 class SlowLoopBackend(LoopBackend):
     """Slow enough that a test can kill a measurement between two runs."""
+
+    name = "test-slow-loop"
 
     def __init__(self) -> None:
         super().__init__(step_delay=0.01)
@@ -138,8 +150,11 @@ class DivergingBackend(LoopBackend):
         super().__init__(lr=1e12)
 
 
+@register_backend
 class CrashingBackend(LoopBackend):
     """Kills its worker process outright when it reaches seed 1 (as the OOM killer would)."""
+
+    name = "test-crashing"
 
     def train(
         self, model: WorldModel, data: Any, spec: TrainSpec, on_step: StepHook

@@ -151,7 +151,8 @@ def test_a_dying_worker_stops_the_measurement_and_keeps_finished_runs(tmp_path: 
             out,
             workers=1,
             threads_per_worker=1,
-            backend="worldflux.gates.fakes_testutil:CrashingBackend",
+            backend="test-crashing",
+            imports=["worldflux.gates.fakes_testutil"],
         )
     assert "toy:ci/seed1" in str(err.value) and "rerun with --append" in str(err.value)
     assert sorted(read_report(out).runs) == ["toy:ci/seed0"]
