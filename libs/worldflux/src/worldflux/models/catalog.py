@@ -9,6 +9,7 @@ is a new folder beside this file plus one import line here.
 # (one import per family, each registers itself; keep the list sorted)
 import worldflux.models.dreamerv3
 import worldflux.models.jepa
-import worldflux.models.tdmpc2  # noqa: F401
+import worldflux.models.tdmpc2
+import worldflux.models.vjepa2  # noqa: F401
 
 # isort: on

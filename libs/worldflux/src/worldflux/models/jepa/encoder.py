@@ -33,8 +33,12 @@ class Encoder(nn.Module):
         init_vit(self.transformer)
 
     def tokens(self, clip: torch.Tensor) -> torch.Tensor:
-        """Embedded tokens with positions, before the transformer: [B, N, E]."""
-        return self.tokenizer(clip) + self.pos
+        """Embedded tokens with positions, before the transformer: [B, N, E]. A clip shorter
+        than the configured frames takes the positions of its first time steps."""
+        x = self.tokenizer(clip)
+        if x.shape[1] > self.pos.shape[1]:
+            raise ValueError(f"{clip.shape[1]} frames is more than this encoder's grid {self.grid}")
+        return x + self.pos[:, : x.shape[1]]
 
     def forward(
         self,
