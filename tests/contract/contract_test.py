@@ -3,6 +3,7 @@ registering it, with no edit here."""
 
 from __future__ import annotations
 
+import plugins.tdmpc2_variant  # noqa: F401  (an out-of-tree variant of a built-in family)
 import pytest
 from plugin_family.toy_family import ToyWorldModel
 
@@ -17,7 +18,7 @@ CI_MODELS = [model for model in list_models() if model.endswith(":ci")]
 def test_every_family_has_a_ci_size() -> None:
     missing = [name for name, info in families().items() if "ci" not in info.sizes]
     assert not missing, f"families without a ci size (the size tests and gates run): {missing}"
-    assert {"dreamerv3:ci", "tdmpc2:ci", "toy:ci"} <= set(CI_MODELS)
+    assert {"dreamerv3:ci", "tdmpc2:ci", "toy:ci", "tdmpc2-wide:ci"} <= set(CI_MODELS)
 
 
 @pytest.mark.parametrize("model_id", CI_MODELS)

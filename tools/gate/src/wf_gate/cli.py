@@ -15,6 +15,7 @@ import torch
 
 import worldflux
 from wf_gate import display, markdown, models, plots
+from wf_gate.extensibility import core_untouched
 from worldflux.core import UnknownModelError
 from worldflux.gates import (
     GateSettings,
@@ -254,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="ci", help="size for models named without one (ci)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
+    p = sub.add_parser(
+        "extensibility",
+        help="a family variant needs no core edit: git diff against --base, and its contract suite",
+    )
+    p.add_argument("--models", type=_csv, required=True, help="the variant's model ids")
+    p.add_argument("--base", default="origin/main", help="revision the variant is added on top of")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git checkout (default: .)")
+    p.add_argument("--size", default="ci", help="size for models named without one (ci)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
     p = sub.add_parser("measure", help="train every (model, seed) and record seed_runs.json")
     _add_measure_options(p)
 
@@ -474,6 +485,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_extensibility(args: argparse.Namespace) -> int:
+    """Exit 1 when the variant changed core files or fails its contract suite, 3 when the diff
+    could not be measured."""
+    import_families(args.imports)
+    untouched = core_untouched(args.base, args.repo)
+    verdict = {True: "pass", False: "FAIL", None: "NOT MEASURED"}[untouched.passed]
+    print(f"{verdict} core untouched: {untouched.detail}")
+    contract_code = cmd_contract(args)
+    if untouched.passed is False or contract_code:
+        return EXIT_FAIL
+    return 0 if untouched.passed else EXIT_INSUFFICIENT
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     """Exit 1 when any model fails a check of the contract suite."""
     import_families(args.imports)
@@ -494,6 +518,7 @@ COMMANDS = {
     "report": cmd_report,
     "demo": cmd_demo,
     "contract": cmd_contract,
+    "extensibility": cmd_extensibility,
 }
 
 
