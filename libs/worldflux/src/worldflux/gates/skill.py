@@ -78,10 +78,15 @@ class Window:
 
 @dataclass
 class Predictions:
-    """Open-loop predictions of one window: obs [B, H, *obs_shape], rewards [B, H]."""
+    """Open-loop predictions of one window: obs [B, H, *obs_shape], rewards [B, H]; and what
+    they were made from (the model, its context state, the actions), for metrics that ask a
+    model capability of their own (worldflux.gates.generative)."""
 
     obs: torch.Tensor | None = None
     rewards: torch.Tensor | None = None
+    model: WorldModel | None = None
+    state: LatentState | None = None
+    actions: torch.Tensor | None = None
 
 
 def has_decoder(model: WorldModel) -> bool:
@@ -102,7 +107,7 @@ def predict(model: WorldModel, window: Window, actions: torch.Tensor) -> Predict
     obs = None
     if has_decoder(model):
         obs = model.decode(LatentState(dict(rollout.latents)))
-    return Predictions(obs=obs, rewards=rollout.rewards)
+    return Predictions(obs, rollout.rewards, model, state, actions)
 
 
 # -- baselines fitted on the training split -------------------------------------------------
@@ -114,6 +119,10 @@ class Baselines:
 
     obs_mean: torch.Tensor
     reward_mean: float
+    # (train_data, batches, batch_size, seq_len) and statistics fitted from it on demand
+    # (e.g. token counts in a model's own vocabulary), keyed by the metric that needs them.
+    source: tuple[Any, int, int, int] | None = None
+    fitted: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, train_data: Any, batches: int, batch_size: int, seq_len: int) -> Baselines:
@@ -128,7 +137,8 @@ class Baselines:
             reward_sum += float(batch.rewards.float()[real].sum())
             reward_rows += int(real.sum())
         assert obs_sum is not None
-        return cls(obs_sum / max(rows, 1), reward_sum / max(reward_rows, 1))
+        source = (train_data, batches, batch_size, seq_len)
+        return cls(obs_sum / max(rows, 1), reward_sum / max(reward_rows, 1), source)
 
 
 def _real_rows(batch: Batch) -> torch.Tensor:
@@ -192,7 +202,13 @@ class PredictionMetric:
 
 
 METRICS: Registry[PredictionMetric] = Registry(
-    "prediction metric", "worldflux.metrics", builtins=("worldflux.gates.skill",)
+    "prediction metric",
+    "worldflux.metrics",
+    builtins=(
+        "worldflux.gates.skill",
+        "worldflux.gates.generative",
+        "worldflux.gates.representation",
+    ),
 )
 
 

@@ -10,6 +10,8 @@ is a new folder beside this file plus one import line here.
 import worldflux.models.dreamerv3
 import worldflux.models.jepa
 import worldflux.models.tdmpc2
-import worldflux.models.vjepa2  # noqa: F401
+import worldflux.models.token
+import worldflux.models.vjepa2
+import worldflux.models.vjepa2_ac  # noqa: F401
 
 # isort: on
