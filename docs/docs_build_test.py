@@ -14,7 +14,9 @@ DOCS = Path(__file__).resolve().parent
 
 
 def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    # The API reference hook imports worldflux: the child sees this interpreter's import path.
+    path = os.pathsep.join(p for p in sys.path if p)
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONPATH=path)
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
         capture_output=True,
@@ -29,12 +31,29 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     result = mkdocs_build(DOCS / "mkdocs.yml", site)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (site / "index.html").is_file()
-    for page in ("development", "architecture", "wire-api"):
+    for page in ("development", "architecture", "wire-api", "extending", "api"):
         assert (site / page / "index.html").is_file(), page
+
+
+def test_the_api_reference_documents_every_public_name(tmp_path: Path) -> None:
+    import worldflux
+
+    site = tmp_path / "site"
+    result = mkdocs_build(DOCS / "mkdocs.yml", site)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (site / "api" / "index.html").read_text("utf-8")
+    assert "<!-- api-reference -->" not in page  # the marker was replaced
+    for name in worldflux.__all__:
+        if name != "__version__":
+            assert f'id="{name.lower()}"' in page, name
+    # Docstrings and signatures come from the code itself.
+    assert "An action: its kind, exactly one primary value and namespaced extras." in page
+    assert "create_world_model" in page and "model_id" in page
 
 
 def test_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
     shutil.copytree(DOCS / "content", tmp_path / "content")
+    shutil.copytree(DOCS / "hooks", tmp_path / "hooks")
     (tmp_path / "content" / "broken.md").write_text(
         "# Broken\n\nSee [the missing page](no-such-page.md).\n"
     )
