@@ -1,0 +1,46 @@
+"""The representation metric cannot be fooled: joint-embedding families trained on data with
+nothing to learn (i.i.d. noise) show no held-out skill, although their training objective falls
+(a target encoder attends over the whole input, so context alone predicts much of a target
+feature: the `context` baseline takes that away)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import worldflux.models.catalog  # noqa: F401  (the built-in families)
+from worldflux.gates.backend import LibraryBackend
+from worldflux.gates.criteria import is_success, skill_problems
+from worldflux.gates.jobs import Job
+from worldflux.gates.runner import execute
+from worldflux.gates.settings import GateSettings, MeasureSettings
+from worldflux.gates.skill import METRICS
+
+torch.set_num_threads(1)
+GATES = GateSettings()
+
+
+@pytest.mark.parametrize("family", ["jepa", "vjepa2", "vjepa2-ac"])
+def test_noise_shows_no_representation_skill(family: str, tmp_path: Path) -> None:
+    assert "representation" in METRICS
+    settings = MeasureSettings(
+        models=[f"{family}:ci"],
+        seeds=[0],
+        steps=60,
+        batch_size=16,
+        seq_len=12,
+        eval_batches=2,
+        curve_points=0,
+        datasets={family: "noise"},
+        checks=["planner"],
+    )
+    record = execute(
+        Job(f"{family}:ci", "noise", 0), settings, GATES, LibraryBackend(), None, tmp_path
+    )
+    assert record.status == "ok", record.error
+    assert record.loss_drop is not None and record.loss_drop > 0.0  # the objective fell
+    metric = record.skill["representation"]
+    assert metric.primary and metric.skill < GATES.min_skill, metric
+    assert not is_success(record, GATES)
+    assert any("representation skill" in p for p in skill_problems(record, GATES))
+    assert record.checks["planner"].passed is True, record.checks["planner"]  # goal planning
