@@ -122,7 +122,7 @@ def test_denoise_metric_per_sigma_and_its_shrinkage_baseline() -> None:
         assert identity["shrink"][0] < identity["model"][0]
 
 
-BUDGET = {"token": 150}
+BUDGET = {"diffusion": 150, "token": 150}
 
 
 @pytest.mark.parametrize("family", sorted(BUDGET))

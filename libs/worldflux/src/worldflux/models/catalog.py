@@ -7,6 +7,7 @@ is a new folder beside this file plus one import line here.
 
 # isort: off
 # (one import per family, each registers itself; keep the list sorted)
+import worldflux.models.diffusion
 import worldflux.models.dreamerv3
 import worldflux.models.jepa
 import worldflux.models.tdmpc2
