@@ -33,3 +33,17 @@ start=$SECONDS
 env -u PYTHONPATH WORLDFLUX_CACHE_DIR="$scratch/cache" SDL_VIDEODRIVER=dummy \
   "$scratch/venv/bin/python" wheel_smoke.py "$ROOT"
 echo "smoke ran in $((SECONDS - start)) s"
+
+# The programs' own wheels (worldflux-gate, -dynamics, -planner), where packaged: each console
+# script starts from the venv's bin/, on the worldflux wheel installed above.
+programs=("$ROOT"/dist/worldflux_{gate,dynamics,planner}-*.whl)
+if [ "${#programs[@]}" -gt 0 ]; then
+  start=$SECONDS
+  pip install "${programs[@]}"
+  "$scratch/venv/bin/wf-gate" version
+  for script in wf-dynamics wf-planner; do
+    "$scratch/venv/bin/$script" --help >/dev/null
+    echo "$script --help: ok"
+  done
+  echo "$(basename -a "${programs[@]}" | tr '\n' ' ')installed and started in $((SECONDS - start)) s"
+fi
