@@ -42,7 +42,9 @@ def installed(tmp_path: Path) -> Path:
 
 
 def run(code: str, path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), *filter(None, sys.path)])}
+    # Absolute: the child runs in `path`, and Pants puts relative source roots on sys.path.
+    inherited = [os.path.abspath(p) for p in sys.path if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), *inherited])}
     env["WORLDFLUX_CACHE_DIR"] = str(path / "cache")
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=path
