@@ -15,6 +15,8 @@ stays at its random initialisation (random ViT features).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,7 +62,7 @@ class VJEPA2AC(WorldModel):
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.space = self.encoder.tokenizer.space
-        self.tokens_per_frame = int(torch.tensor(self.space).prod())
+        self.tokens_per_frame = math.prod(self.space)
         self.predictor = ACPredictor(
             self.space,
             c.embed_dim,
