@@ -25,8 +25,11 @@ def sincos_embedding(grid: tuple[int, ...], dim: int) -> torch.Tensor:
     per_axis = (dim // axes) // 2 * 2
     if per_axis < 2:
         raise ValueError(f"embedding width {dim} is too small for a {axes}-axis grid")
-    coords = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) for n in grid], indexing="ij")
-    freqs = 1.0 / 10000 ** (torch.arange(per_axis // 2, dtype=torch.float64) / (per_axis / 2))
+    cpu = torch.device("cpu")  # a plain table, also when modules are built on the meta device
+    axes_coords = [torch.arange(n, dtype=torch.float64, device=cpu) for n in grid]
+    coords = torch.meshgrid(*axes_coords, indexing="ij")
+    steps = torch.arange(per_axis // 2, dtype=torch.float64, device=cpu)
+    freqs = 1.0 / 10000 ** (steps / (per_axis / 2))
     parts = []
     for coord in coords:
         angles = coord.reshape(-1, 1) * freqs[None]
@@ -100,6 +103,8 @@ def init_vit(module: nn.Module, std: float = 0.02) -> None:
                 nn.init.zeros_(sub.bias)
     if isinstance(module, Transformer):
         for layer, block in enumerate(module.blocks, start=1):
+            if block.attn.proj.weight.is_meta:  # shapes only (parameter counts): nothing to scale
+                break
             block.attn.proj.weight.data.div_(math.sqrt(2.0 * layer))
             block.mlp[2].weight.data.div_(math.sqrt(2.0 * layer))
 
