@@ -39,9 +39,8 @@ import grpc
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from worldflux.core.errors import ContractError
 from worldflux.core.payload import ActionPayload, ConditionPayload
-from worldflux.core.spec import ActionKind, ModelSpec
+from worldflux.core.spec import ModelSpec
 from worldflux.core.state import LatentState, Rollout
 from worldflux.rpc.channel import DEFAULT_MAX_MESSAGE_MB, ClientTLS, bearer_metadata, create_channel
 from worldflux.rpc.codec import encode_tensor
