@@ -31,7 +31,7 @@ from worldflux.core.spec import ActionKind
 from worldflux.models.diffusion.config import DiffusionConfig
 from worldflux.models.diffusion.edm import conditioners, euler_sample, karras_sigmas
 from worldflux.models.diffusion.loss import diffusion_loss, symexp
-from worldflux.models.diffusion.networks import MLPDenoiser, RewardEndHead, UNet
+from worldflux.models.diffusion.networks import Attention, MLPDenoiser, RewardEndHead, UNet
 
 
 class Diffusion(WorldModel):
@@ -245,6 +245,12 @@ class Diffusion(WorldModel):
     def denoiser_parameters(self) -> int:
         return sum(p.numel() for p in self.denoiser.parameters())
 
+    def _attention_layout(self) -> str:
+        names = [n for n, m in self.denoiser.named_modules() if isinstance(m, Attention)]
+        if not names:
+            return "none"
+        return "middle block only" if names == ["mid_attn"] else ", ".join(names)
+
     def paper_alignment(self) -> dict[str, Any]:
         """The figures the docs table shows, read from this model and its sampler."""
         c = self.config
@@ -254,7 +260,7 @@ class Diffusion(WorldModel):
             "cond_frames": self.spec.latent["frames"][0],
             "channels": c.channels,
             "blocks_per_level": c.blocks_per_level,
-            "attention": "middle block only",
+            "attention": self._attention_layout(),
             "sigma_loc": c.sigma_loc,
             "sigma_scale": c.sigma_scale,
             "sigma_min_train": c.sigma_min_train,
