@@ -10,6 +10,7 @@ is a new folder beside this file plus one import line here.
 import worldflux.models.diffusion
 import worldflux.models.dreamerv3
 import worldflux.models.jepa
+import worldflux.models.physics
 import worldflux.models.ssm
 import worldflux.models.tdmpc2
 import worldflux.models.token

@@ -1,0 +1,57 @@
+"""The docs' paper-alignment table of the physics family, computed from the code (SIZES, PAPER,
+the built models and parameter counts on the meta device)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from worldflux.models.physics.config import PAPER, SIZES, PhysicsConfig
+
+if TYPE_CHECKING:
+    from worldflux.models.physics.hamiltonian import Hamiltonian
+    from worldflux.models.physics.model import Physics
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def built(size: str) -> Physics:
+    from worldflux.models.physics.model import Physics
+
+    with torch.device("meta"):
+        return Physics(PhysicsConfig(size=size, obs_shape=(3,), action_dim=1, **SIZES[size]))
+
+
+def alignment_table() -> str:
+    ci, base = built("ci"), built("base")
+    defaults = PhysicsConfig()
+
+    def hamiltonian(m: Physics) -> Hamiltonian:
+        assert m.hamiltonian is not None
+        return m.hamiltonian
+
+    def potential(m: Physics) -> str:
+        layers = hamiltonian(m).potential.layers
+        return f"{len(layers)} x {layers[0].out_features}"
+
+    rows = [
+        ("coordinates (q, p)", f"{SIZES['ci']['coords']} + {SIZES['ci']['coords']}",
+         f"{SIZES['base']['coords']} + {SIZES['base']['coords']}", "given (q, p)"),
+        ("Hamiltonian", "p^T M^-1 p / 2 + V(q) (separable)", "p^T M^-1 p / 2 + V(q) (separable)",
+         "MLP H(q, p)"),
+        ("V(q) network (layers x width)", potential(ci), potential(base),
+         f"{PAPER['potential_layers']} x {PAPER['hidden']} (whole H)"),
+        ("activation", "tanh", "tanh", PAPER["activation"]),
+        ("integrator", f"leapfrog, {SIZES['ci']['substeps']} substeps",
+         f"leapfrog, {SIZES['base']['substeps']} substeps", PAPER["integrator"]),
+        ("lr", f"{defaults.lr:g}", f"{defaults.lr:g}", f"{PAPER['lr']:g}"),
+        ("Hamiltonian parameters", f"{count(hamiltonian(ci)):,}", f"{count(hamiltonian(base)):,}",
+         "-"),
+        ("total parameters (pendulum)", f"{count(ci):,}", f"{count(base):,}", "-"),
+    ]  # fmt: skip
+    lines = ["| field | ours, ci | ours, base | paper (HNN) |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines)
