@@ -66,3 +66,43 @@ def test_a_resumed_run_matches_the_uninterrupted_run(pendulum, model_id: str, tm
     assert after.keys() == want.keys()
     for name, value in want.items():
         assert torch.equal(value, after[name]), name
+
+
+def test_dreamer_replay_context_resumes_exactly(pendulum, tmp_path) -> None:
+    """The posteriors kept in the replay buffer are part of the checkpoint: a resumed run with
+    replay context (official replay_context 1) repeats the uninterrupted one."""
+    from worldflux.training import ReplayBuffer
+
+    train, heldout = pendulum
+    kwargs = train.spec.model_kwargs()
+
+    def small_buffer() -> ReplayBuffer:
+        """Two episodes, so that 8 short steps revisit rows whose posteriors they stored."""
+        e, rows = train.episodes, int(train.episodes.starts[2])
+        buffer = ReplayBuffer.for_spec(train.spec, rows)
+        buffer.add_rows(
+            e.obs[:rows],
+            e.actions[:rows],
+            e.rewards[:rows],
+            e.continues[:rows],
+            e.is_first[:rows],
+            e.is_last[:rows],
+        )
+        return buffer
+
+    straight_data = small_buffer()
+    straight = Trainer(fresh("dreamerv3:ci", kwargs, 0), config(None), straight_data, heldout)
+    expected = straight.fit()
+    assert max(h["context_fraction"] for h in expected.history) > 0.0
+
+    out = tmp_path / "run"
+    data = small_buffer()
+    Trainer(fresh("dreamerv3:ci", kwargs, 0), config(out), data, heldout).fit(until=4)
+    torch.manual_seed(1234)
+    resumed_data = small_buffer()  # a new process: no latents stored yet
+    resumed = Trainer(fresh("dreamerv3:ci", kwargs, 77), config(out), resumed_data, heldout)
+    assert resumed.step == 4 and int(resumed_data.has_latent.sum()) > 0
+    result = resumed.fit()
+    assert result.history == expected.history
+    assert torch.equal(resumed_data.has_latent, straight_data.has_latent)
+    assert torch.equal(resumed_data.latents["deter"], straight_data.latents["deter"])

@@ -13,9 +13,10 @@ updates (TD-MPC2's policy after its world model). Each set clips its own gradien
 official optimizers do. They share one torch optimizer (a parameter without a gradient is
 skipped by its step), so the checkpoint format and the schedule stay those of one optimizer.
 
-Replay context. A model whose `keeps_replay_context` is true gets a ReplayBuffer even when
-given a fixed dataset (ReplayBuffer.from_dataset), and the posterior latents its loss returns
-in `aux["posterior.<name>"]` are written back to the rows they belong to after each step.
+Replay context. When a model's `keeps_replay_context` is true and it trains from a ReplayBuffer,
+the posterior latents its loss returns in `aux["posterior.<name>"]` are written back to the
+rows they belong to after each step, and later samples carry them as context. A fixed dataset
+is sampled as it is (no context); `ReplayBuffer.from_dataset(data)` opts it in.
 """
 
 from __future__ import annotations
@@ -113,15 +114,6 @@ class Trainer:
         self.model = model.to(self.device)
         if self.dist.enabled:
             broadcast_module(self.model)
-        if getattr(model, "keeps_replay_context", False) and not isinstance(
-            train_data, ReplayBuffer
-        ):
-            if not hasattr(train_data, "episodes"):
-                raise ContractError(
-                    f"{model.model_id} keeps a replay context: train it on a ReplayBuffer or a "
-                    "dataset with .episodes (a SequenceDataset)"
-                )
-            train_data = ReplayBuffer.from_dataset(train_data)
         self.train_data = train_data
         self.eval_data = eval_data
         self.callbacks = list(callbacks)
@@ -245,6 +237,8 @@ class Trainer:
 
     def _keep_replay_context(self, batch: Batch, out: Any) -> None:
         """Write the posteriors of this batch back to the replay rows it was read from."""
+        if not getattr(self.model, "keeps_replay_context", False):
+            return
         slots = batch.extras.get(SLOTS_KEY)
         store = getattr(self.train_data, "store_latents", None)
         latents = {

@@ -62,7 +62,8 @@ class DreamerV3Config(WorldModelConfig):
     horizon: int = 333  # continue targets are scaled by 1 - 1/horizon ("contdisc")
     lam: float = 0.95
     # Replay context (replay_context: 1): restart each training sequence from the posterior
-    # stored with the replayed step before it; 0 starts every sequence from zeros.
+    # stored with the replayed step before it; 0 starts every sequence from zeros. Applies
+    # when training from a ReplayBuffer (a fixed dataset opts in: ReplayBuffer.from_dataset).
     replay_context: int = 1
     actent: float = 3e-4
     slowreg: float = 1.0

@@ -52,7 +52,7 @@ def _context(
     reward = torch.zeros(bsz, device=device)
     cont = torch.ones(bsz, device=device)
     valid = batch.extras.get(CONTEXT + "valid")
-    if valid is None:
+    if valid is None or not model.keeps_replay_context:
         return (
             torch.zeros(bsz, dtype=torch.bool, device=device),
             (deter, stoch),

@@ -363,18 +363,31 @@ def test_training_keeps_posteriors_in_replay_and_uses_them(tmp_path: Path) -> No
     from worldflux.training import ReplayBuffer, Trainer, TrainerConfig
 
     train = load_dataset("pendulum", split="train", seed=0)
-    model = create_world_model("dreamerv3:ci", **train.spec.model_kwargs(), lr=1e-3, warmup=0)
     config = TrainerConfig(
         steps=30, batch_size=16, seq_len=16, eval_batches=0, progress=False, threads=1
     )
-    trainer = Trainer(model, config, train_data=train)
-    assert isinstance(trainer.train_data, ReplayBuffer)  # the dataset, copied into a buffer
-    assert len(trainer.train_data) == len(train)
-    result = trainer.fit()
-    assert int(trainer.train_data.has_latent.sum()) > 0
+
+    def fit(replay_context: int, data):  # type: ignore[no-untyped-def]
+        model = create_world_model(
+            "dreamerv3:ci",
+            **train.spec.model_kwargs(),
+            replay_context=replay_context,
+            lr=1e-3,
+            warmup=0,
+        )
+        trainer = Trainer(model, config, train_data=data)
+        return trainer, trainer.fit()
+
+    buffer = ReplayBuffer.from_dataset(train)  # a fixed dataset, opted in to replay context
+    assert len(buffer) == len(train)
+    trainer, result = fit(1, buffer)
+    assert trainer.train_data is buffer and int(buffer.has_latent.sum()) > 0
     assert result.history[0]["context_fraction"] == 0.0  # nothing stored before step 1
     assert max(h["context_fraction"] for h in result.history) > 0.0
-    off = create_world_model(
-        "dreamerv3:ci", **train.spec.model_kwargs(), replay_context=0, lr=1e-3, warmup=0
-    )
-    assert Trainer(off, config, train_data=train).train_data is train
+    # replay_context 0 keeps nothing and ignores context; a plain dataset has none.
+    other = ReplayBuffer.from_dataset(train)
+    _, result = fit(0, other)
+    assert int(other.has_latent.sum()) == 0
+    assert max(h["context_fraction"] for h in result.history) == 0.0
+    trainer, _ = fit(1, train)
+    assert trainer.train_data is train
