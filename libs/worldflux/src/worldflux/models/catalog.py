@@ -9,6 +9,7 @@ is a new folder beside this file plus one import line here.
 # (one import per family, each registers itself; keep the list sorted)
 import worldflux.models.diffusion
 import worldflux.models.dreamerv3
+import worldflux.models.gan
 import worldflux.models.jepa
 import worldflux.models.physics
 import worldflux.models.ssm
