@@ -8,6 +8,7 @@ is a new folder beside this file plus one import line here.
 # isort: off
 # (one import per family, each registers itself; keep the list sorted)
 import worldflux.models.diffusion
+import worldflux.models.dit
 import worldflux.models.dreamerv3
 import worldflux.models.gan
 import worldflux.models.jepa

@@ -1,0 +1,5 @@
+"""DiT-family tests run one thread: tiny models, shared CPUs."""
+
+import torch
+
+torch.set_num_threads(1)
