@@ -63,6 +63,20 @@ def context_baseline(
     return (total / CONTEXT_DRAWS).flatten(0, 1)
 
 
+def hold_latent(
+    model: WorldModel, state: LatentState, actions: torch.Tensor, width: int
+) -> Rollout:
+    """The rollout of a family without action-conditioned dynamics (JEPA, V-JEPA 2): every
+    imagined step keeps the encoded latent `z` [B, width], expanded to the candidates."""
+    actions = model.check_actions(actions)
+    if actions.shape[1] < 1:
+        raise ContractError("rollout needs a horizon of at least 1 step")
+    z = model.expand_state(state, actions.shape[0])["z"].to(model.device)
+    if z.dim() != 2 or z.shape[1] != width:
+        raise ContractError(f"LatentState 'z' must be [B, {width}]")
+    return Rollout({"z": z.unsqueeze(1).expand(-1, actions.shape[1], -1).contiguous()})
+
+
 class JEPA(WorldModel):
     config: JEPAConfig
     gate_kind = "jepa"
@@ -149,15 +163,8 @@ class JEPA(WorldModel):
     def rollout(
         self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
     ) -> Rollout:
-        """No dynamics: every imagined step keeps the encoded latent."""
         del condition
-        actions = self.check_actions(actions)
-        if actions.shape[1] < 1:
-            raise ContractError("rollout needs a horizon of at least 1 step")
-        z = self.expand_state(state, actions.shape[0])["z"].to(self.device)
-        if z.dim() != 2 or z.shape[1] != self.config.embed_dim:
-            raise ContractError(f"LatentState 'z' must be [B, {self.config.embed_dim}]")
-        return Rollout({"z": z.unsqueeze(1).expand(-1, actions.shape[1], -1).contiguous()})
+        return hold_latent(self, state, actions, self.config.embed_dim)
 
     def loss(self, batch: Batch) -> LossOutput:
         return jepa_loss(self, batch)

@@ -33,7 +33,7 @@ from worldflux.core import (
 )
 from worldflux.models.jepa.encoder import Encoder
 from worldflux.models.jepa.masks import Masks, MaskSet, SpatioTemporalMask
-from worldflux.models.jepa.model import context_baseline
+from worldflux.models.jepa.model import context_baseline, hold_latent
 from worldflux.models.jepa.predictor import Predictor
 from worldflux.models.jepa.vit import gather_tokens
 from worldflux.models.vjepa2.config import VJEPA2Config
@@ -135,15 +135,8 @@ class VJEPA2(WorldModel):
     def rollout(
         self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
     ) -> Rollout:
-        """No dynamics: every imagined step keeps the encoded latent."""
         del condition
-        actions = self.check_actions(actions)
-        if actions.shape[1] < 1:
-            raise ContractError("rollout needs a horizon of at least 1 step")
-        z = self.expand_state(state, actions.shape[0])["z"].to(self.device)
-        if z.dim() != 2 or z.shape[1] != self.config.embed_dim:
-            raise ContractError(f"LatentState 'z' must be [B, {self.config.embed_dim}]")
-        return Rollout({"z": z.unsqueeze(1).expand(-1, actions.shape[1], -1).contiguous()})
+        return hold_latent(self, state, actions, self.config.embed_dim)
 
     def loss(self, batch: Batch) -> LossOutput:
         return vjepa2_loss(self, batch)
