@@ -97,7 +97,8 @@ def test_a_config_without_a_size_is_the_registry_default_size() -> None:
     for name in SIZES["5m"]:
         assert getattr(cfg, name) == getattr(default, name), name
     ci = build_config("tdmpc2:ci")
-    assert isinstance(ci, TDMPC2Config) and (ci.latent_dim, ci.num_q) == (32, 2)  # the ci size still says its own widths
+    # The ci size still says its own widths.
+    assert isinstance(ci, TDMPC2Config) and (ci.latent_dim, ci.num_q) == (32, 2)
 
 
 def test_discount_follows_the_dataset_episode_length() -> None:
