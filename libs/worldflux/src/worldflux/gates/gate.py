@@ -8,6 +8,7 @@ gate is one class plus one registration.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,8 +116,8 @@ def evaluate_gates(given: GateInput) -> tuple[dict[str, GateResult], bool | None
     insufficient evidence: "n/a" is never "pass")."""
     results: dict[str, GateResult] = {}
     for gate_class in GATES.values():
-        given_now = GateInput(**{**given.__dict__, "earlier": dict(results)})
-        results[gate_class.name] = gate_class().evaluate(given_now)
+        earlier = dataclasses.replace(given, earlier=dict(results))
+        results[gate_class.name] = gate_class().evaluate(earlier)
     return results, overall(results)
 
 
