@@ -1,0 +1,192 @@
+"""Every fenced code block of every page under docs/content is run or checked, so the docs
+cannot rot (doc_blocks.py says how a block is classified):
+
+- python blocks of a page run in order in one fresh interpreter, its shell blocks with bash
+  between them as on the page, in a scratch directory, with `wf-gate`, `wf-dynamics` and
+  `wf-planner` on PATH from the source tree; a page whose output says something checkable is
+  checked below (`CHECKS`);
+- yaml, toml, ini and json blocks must parse; proto blocks must match the compiled
+  `worldflux.v1` descriptors field for field;
+- `text` blocks are output, trees or diagrams: not code;
+- any other block must say why it is not run (`<!-- not run: REASON -->` right above it).
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from doc_blocks import CHECK, NOT_CODE, RUN, Block, blocks, pages, steps
+
+PAGES = ["concepts.md"]  # every page: see the next commit
+RUNNABLE = [page for page in PAGES if any(s["kind"] != "file" for s in steps(page))]
+CHECKED = [b for page in PAGES for b in blocks(page) if b.lang in CHECK and not b.not_run_reason]
+PROGRAMS = {
+    "wf-gate": "wf_gate.cli",
+    "wf-dynamics": "wf_dynamics.main",
+    "wf-planner": "wf_planner.main",
+}
+
+
+def test_pages_are_found() -> None:
+    assert {"index.md", "concepts.md", "getting-started.md", "families/tdmpc2.md"} <= set(pages())
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_block_is_run_checked_or_says_why_not(page: str) -> None:
+    for block in blocks(page):
+        where = f"{block.where} ({block.lang or 'no language'})"
+        if block.note.startswith("not run"):
+            assert block.not_run_reason, f"{where}: `<!-- not run: REASON -->` needs a reason"
+            continue
+        if block.file:
+            continue
+        assert not block.note, f"{where}: unknown marker <!-- {block.note} -->"
+        assert block.lang, (
+            f"{where}: a block without a language is never run; write ```text for output, "
+            "trees and diagrams, or name the language"
+        )
+        known = set(RUN) | CHECK | NOT_CODE
+        assert block.lang in known, (
+            f"{where}: ```{block.lang} is neither run nor checked ({', '.join(sorted(known))}); "
+            "mark it `<!-- not run: REASON -->`"
+        )
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dataset cache for every page: the bundled datasets are generated once."""
+    return tmp_path_factory.mktemp("worldflux-cache")
+
+
+def run_page(page: str, tmp_path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    work = tmp_path / "work"
+    work.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program, module in PROGRAMS.items():
+        shim = bin_dir / program
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+        shim.chmod(0o755)
+    plan = tmp_path / "steps.json"
+    plan.write_text(json.dumps(steps(page)))
+    # Absolute: the child runs in `work`, and Pants puts relative source roots on sys.path.
+    inherited = [os.path.abspath(p) for p in sys.path if p]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(work), *inherited]),
+        "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+        "WORLDFLUX_CACHE_DIR": str(cache),
+        "OMP_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "doc_blocks", str(plan)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        timeout=300,
+    )
+
+
+def check_getting_started(out: list[str], work: Path) -> None:
+    first, last = (float(x) for x in re.findall(r"-?\d+\.\d+", out[0]))
+    assert last < first, out[0]  # 40 steps already lower the held-out loss
+    assert out[1] == "reloaded model answers the same: True"
+    assert out[2].startswith("action [") and out[2].endswith("horizon 3")
+    assert out[3] == "served plan (3, 1, 1) via 127.0.0.1"
+    assert (work / "runs" / "first" / "model").is_dir()
+
+
+# What a page's output must say, beyond running without an error.
+CHECKS: dict[str, Callable[[list[str], Path], None]] = {
+    "getting-started.md": check_getting_started,
+}
+
+
+@pytest.mark.parametrize("page", RUNNABLE)
+def test_the_page_runs(page: str, tmp_path: Path, shared_cache: Path) -> None:
+    done = run_page(page, tmp_path, shared_cache)
+    assert done.returncode == 0, f"{page}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    if page in CHECKS:
+        CHECKS[page](done.stdout.splitlines(), tmp_path / "work")
+
+
+def check_proto(block: Block) -> None:
+    """Each message, enum and service of the excerpt exists in worldflux.v1 as written: every
+    field with its number, every enum value, every rpc with its request and response."""
+    from google.protobuf import descriptor_pool
+
+    import worldflux.v1.dynamics_pb2  # registers every worldflux.v1 file with the pool
+    import worldflux.v1.planner_pb2  # noqa: F401
+
+    pool = descriptor_pool.Default()
+    finders = {
+        "message": pool.FindMessageTypeByName,
+        "enum": pool.FindEnumTypeByName,
+        "service": pool.FindServiceByName,
+    }
+    scope: list[tuple[str, object]] = []  # (kind, descriptor); a oneof stays in its message
+    checked = 0
+    for raw in re.sub(r"//[^\n]*", "", block.code).splitlines():
+        line, where = raw.strip(), f"{block.where}: {raw.strip()!r}"
+        head = re.match(r"(message|enum|service|oneof) (\w+) \{$", line)
+        if head:
+            kind, name = head.groups()
+            if kind == "oneof":
+                assert scope and name in scope[-1][1].oneofs_by_name, where  # type: ignore[attr-defined]
+                scope.append(scope[-1])
+            else:
+                scope.append((kind, finders[kind]("worldflux.v1." + name)))
+            continue
+        if line == "}":
+            scope.pop()
+            continue
+        if not line:
+            continue
+        assert scope, f"{where} outside a message, enum or service"
+        kind, descriptor = scope[-1]
+        if kind == "message":
+            field = re.match(r"(?:repeated )?(?:map<[\w.]+, ?[\w.]+>|[\w.]+) (\w+) = (\d+);$", line)
+            assert field, f"{where}: not a field"
+            declared = descriptor.fields_by_name.get(field[1])  # type: ignore[attr-defined]
+            assert declared is not None and declared.number == int(field[2]), where
+        elif kind == "enum":
+            value = re.match(r"(\w+) = (\d+);$", line)
+            assert value, f"{where}: not an enum value"
+            declared = descriptor.values_by_name.get(value[1])  # type: ignore[attr-defined]
+            assert declared is not None and declared.number == int(value[2]), where
+        else:
+            rpc = re.match(r"rpc (\w+)\((?:stream )?(\w+)\) returns \((?:stream )?(\w+)\);$", line)
+            assert rpc, f"{where}: not an rpc"
+            method = descriptor.methods_by_name.get(rpc[1])  # type: ignore[attr-defined]
+            assert method is not None, where
+            assert (method.input_type.name, method.output_type.name) == (rpc[2], rpc[3]), where
+        checked += 1
+    assert checked and not scope, f"{block.where}: nothing checked, or an unclosed brace"
+
+
+@pytest.mark.parametrize("block", CHECKED, ids=[b.where for b in CHECKED])
+def test_the_block_parses(block: Block) -> None:
+    if block.lang == "yaml":
+        assert list(yaml.safe_load_all(block.code)), block.where
+    elif block.lang == "toml":
+        assert tomllib.loads(block.code), block.where
+    elif block.lang == "json":
+        json.loads(block.code)
+    elif block.lang == "ini":
+        parser = configparser.ConfigParser()
+        parser.read_string(block.code)
+        assert parser.sections(), block.where
+    else:
+        check_proto(block)

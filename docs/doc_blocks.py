@@ -1,0 +1,113 @@
+"""The fenced code blocks of the docs pages, and how each one is run or checked.
+
+A block is what sits between two ``` lines at the start of a line; the HTML comment on the line
+right above it, if any, says what it is:
+
+- `<!-- not run: REASON -->`: shown, never run (a reason is required);
+- `<!-- file: PATH -->`: the content of a file, written to PATH in the page's scratch directory
+  before anything of the page runs (extending.md's plugin package);
+- nothing: the block is run or checked according to its language (see `KINDS`).
+
+`python -m doc_blocks STEPS.json` is the child process that runs one page: its python blocks
+exec'd in order in one namespace, its shell blocks with bash, interleaved as on the page, in the
+current directory. Tracebacks name the page and its line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTENT = Path(__file__).resolve().parent / "content"
+
+FENCE = re.compile(
+    r"(?:^<!-- (?P<note>[^\n]*?) -->\n)?^```(?P<lang>[^\n`]*)\n(?P<code>.*?)^```[ \t]*$",
+    re.S | re.M,
+)
+FENCE_LINE = re.compile(r"^\s*```", re.M)
+
+# What happens to an unmarked block of each language.
+RUN = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
+CHECK = {"yaml", "toml", "ini", "proto", "json"}
+NOT_CODE = {"text"}  # program output, directory trees, diagrams
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str  # relative to docs/content
+    line: int  # line of the first line of code
+    lang: str
+    note: str
+    code: str
+
+    @property
+    def not_run_reason(self) -> str | None:
+        return self.note[len("not run:") :].strip() if self.note.startswith("not run:") else None
+
+    @property
+    def file(self) -> str | None:
+        return self.note[len("file:") :].strip() if self.note.startswith("file:") else None
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def pages() -> list[str]:
+    return sorted(str(p.relative_to(CONTENT)) for p in CONTENT.rglob("*.md"))
+
+
+def blocks(page: str) -> list[Block]:
+    text = (CONTENT / page).read_text("utf-8")
+    found = []
+    for match in FENCE.finditer(text):
+        line = text.count("\n", 0, match.start("code")) + 1
+        found.append(
+            Block(page, line, match["lang"].strip(), (match["note"] or "").strip(), match["code"])
+        )
+    fences = len(FENCE_LINE.findall(text))
+    if fences != 2 * len(found):
+        raise ValueError(
+            f"{page}: {fences} fence lines but {len(found)} blocks: a fence is indented or "
+            "unclosed (fences start at the start of a line)"
+        )
+    return found
+
+
+def steps(page: str) -> list[dict[str, object]]:
+    """What the child runs for one page, in page order: files first, then python and shell."""
+    found = blocks(page)
+    files = [{"kind": "file", "path": b.file, "code": b.code} for b in found if b.file]
+    runs = [
+        {"kind": RUN[b.lang], "where": b.where, "line": b.line, "code": b.code}
+        for b in found
+        if not b.file and b.not_run_reason is None and b.lang in RUN
+    ]
+    return files + runs
+
+
+def run_steps(plan: list[dict[str, object]]) -> None:
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    for step in plan:
+        code = str(step["code"])
+        if step["kind"] == "file":
+            path = Path(str(step["path"]))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(code)
+        elif step["kind"] == "python":
+            page = str(step["where"]).rsplit(":", 1)[0]
+            padded = "\n" * (int(str(step["line"])) - 1) + code  # tracebacks show page lines
+            exec(compile(padded, page, "exec"), namespace)  # the docs' own code
+        else:
+            sys.stdout.flush()
+            done = subprocess.run(["bash", "-euo", "pipefail", "-c", code])
+            if done.returncode != 0:
+                raise SystemExit(f"shell block at {step['where']} exited {done.returncode}")
+
+
+if __name__ == "__main__":
+    run_steps(json.loads(Path(sys.argv[1]).read_text("utf-8")))
