@@ -14,9 +14,12 @@ cannot rot (doc_blocks.py says how a block is classified):
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -27,7 +30,7 @@ import pytest
 import yaml
 from doc_blocks import CHECK, NOT_CODE, RUN, Block, blocks, pages, steps
 
-PAGES = ["concepts.md"]  # every page: see the next commit
+PAGES = ["concepts.md", "services.md"]  # every page: see a later commit
 RUNNABLE = [page for page in PAGES if any(s["kind"] != "file" for s in steps(page))]
 CHECKED = [b for page in PAGES for b in blocks(page) if b.lang in CHECK and not b.not_run_reason]
 PROGRAMS = {
@@ -68,7 +71,25 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("worldflux-cache")
 
 
-def run_page(page: str, tmp_path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+# Ports the services page binds as written (the services' defaults and two metrics ports).
+FIXED_PORTS = {"services.md": (50061, 50071, 9101, 9102)}
+
+
+def port_is_free(port: int) -> bool:
+    # SO_REUSEADDR (connections in TIME_WAIT do not count) but not SO_REUSEPORT: gRPC sets
+    # that, so a second server could share the port with one that is already serving.
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def run_page(page: str, tmp_path: Path, cache: Path) -> tuple[int, str, str]:
+    busy = [port for port in FIXED_PORTS.get(page, ()) if not port_is_free(port)]
+    assert not busy, f"{page} binds ports {busy}, which are in use here: stop what serves on them"
     work = tmp_path / "work"
     work.mkdir()
     bin_dir = tmp_path / "bin"
@@ -89,14 +110,24 @@ def run_page(page: str, tmp_path: Path, cache: Path) -> subprocess.CompletedProc
         "OMP_NUM_THREADS": "1",
         "MPLBACKEND": "Agg",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "doc_blocks", str(plan)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=work,
-        timeout=300,
-    )
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        # Its own process group: whatever a shell block left running is ended with it.
+        child = subprocess.Popen(
+            [sys.executable, "-m", "doc_blocks", str(plan)],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=work,
+            start_new_session=True,
+        )
+        try:
+            code = child.wait(timeout=300)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    return code, out.read_text(), err.read_text()
 
 
 def check_getting_started(out: list[str], work: Path) -> None:
@@ -116,10 +147,10 @@ CHECKS: dict[str, Callable[[list[str], Path], None]] = {
 
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_the_page_runs(page: str, tmp_path: Path, shared_cache: Path) -> None:
-    done = run_page(page, tmp_path, shared_cache)
-    assert done.returncode == 0, f"{page}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    code, out, err = run_page(page, tmp_path, shared_cache)
+    assert code == 0, f"{page}:\n{out[-2000:]}\n{err[-4000:]}"
     if page in CHECKS:
-        CHECKS[page](done.stdout.splitlines(), tmp_path / "work")
+        CHECKS[page](out.splitlines(), tmp_path / "work")
 
 
 def check_proto(block: Block) -> None:
