@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from doc_blocks import CHECK, NOT_CODE, RUN, Block, blocks, pages, steps
+from doc_blocks import CHECK, Block, blocks, pages, problem, steps
 
-PAGES = ["concepts.md", "services.md"]  # every page: see a later commit
+PAGES = pages()
 RUNNABLE = [page for page in PAGES if any(s["kind"] != "file" for s in steps(page))]
 CHECKED = [b for page in PAGES for b in blocks(page) if b.lang in CHECK and not b.not_run_reason]
 PROGRAMS = {
@@ -46,23 +46,30 @@ def test_pages_are_found() -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_block_is_run_checked_or_says_why_not(page: str) -> None:
-    for block in blocks(page):
-        where = f"{block.where} ({block.lang or 'no language'})"
-        if block.note.startswith("not run"):
-            assert block.not_run_reason, f"{where}: `<!-- not run: REASON -->` needs a reason"
-            continue
-        if block.file:
-            continue
-        assert not block.note, f"{where}: unknown marker <!-- {block.note} -->"
-        assert block.lang, (
-            f"{where}: a block without a language is never run; write ```text for output, "
-            "trees and diagrams, or name the language"
-        )
-        known = set(RUN) | CHECK | NOT_CODE
-        assert block.lang in known, (
-            f"{where}: ```{block.lang} is neither run nor checked ({', '.join(sorted(known))}); "
-            "mark it `<!-- not run: REASON -->`"
-        )
+    problems = [p for p in map(problem, blocks(page)) if p]
+    assert not problems, "\n".join(problems)
+
+
+def test_an_unmarked_block_that_cannot_run_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# A page\n\n```bash\necho run\n```\n\n<!-- not run: a server -->\n```bash\nserve\n```\n\n"
+        "```text\noutput\n```\n\n```\nbare\n```\n\n```console\n$ ls\n```\n\n"
+        "<!-- not run: -->\n```bash\nx\n```\n"
+    )
+    found = blocks("page.md", root=tmp_path)
+    assert [b.lang for b in found] == ["bash", "bash", "text", "", "console", "bash"]
+    verdicts = [problem(b) for b in found]
+    assert verdicts[:3] == [None, None, None]
+    assert "without a language" in str(verdicts[3])
+    assert "```console is neither run nor checked" in str(verdicts[4])
+    assert "needs a reason" in str(verdicts[5])
+
+
+def test_an_indented_fence_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "page.md").write_text("- a list\n\n  ```python\n  print(1)\n  ```\n")
+    with pytest.raises(ValueError, match="indented or unclosed"):
+        blocks("page.md", root=tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +146,14 @@ def check_getting_started(out: list[str], work: Path) -> None:
     assert (work / "runs" / "first" / "model").is_dir()
 
 
+def check_extending(out: list[str], work: Path) -> None:
+    assert out == ["trained 20 steps", "planned (5, 1, 1)", "gates training_speed"]
+
+
 # What a page's output must say, beyond running without an error.
 CHECKS: dict[str, Callable[[list[str], Path], None]] = {
     "getting-started.md": check_getting_started,
+    "extending.md": check_extending,
 }
 
 

@@ -57,12 +57,12 @@ class Block:
         return f"{self.page}:{self.line}"
 
 
-def pages() -> list[str]:
-    return sorted(str(p.relative_to(CONTENT)) for p in CONTENT.rglob("*.md"))
+def pages(root: Path = CONTENT) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.md"))
 
 
-def blocks(page: str) -> list[Block]:
-    text = (CONTENT / page).read_text("utf-8")
+def blocks(page: str, root: Path = CONTENT) -> list[Block]:
+    text = (root / page).read_text("utf-8")
     found = []
     for match in FENCE.finditer(text):
         line = text.count("\n", 0, match.start("code")) + 1
@@ -76,6 +76,31 @@ def blocks(page: str) -> list[Block]:
             "unclosed (fences start at the start of a line)"
         )
     return found
+
+
+def problem(block: Block) -> str | None:
+    """Why a block is neither run, checked, a file, plain text, nor marked; None when it is fine."""
+    where = f"{block.where} ({block.lang or 'no language'})"
+    if block.note.startswith("not run"):
+        return (
+            None if block.not_run_reason else f"{where}: `<!-- not run: REASON -->` needs a reason"
+        )
+    if block.file:
+        return None
+    if block.note:
+        return f"{where}: unknown marker <!-- {block.note} -->"
+    if not block.lang:
+        return (
+            f"{where}: a block without a language is never run; write ```text for output, "
+            "trees and diagrams, or name the language"
+        )
+    known = set(RUN) | CHECK | NOT_CODE
+    if block.lang not in known:
+        return (
+            f"{where}: ```{block.lang} is neither run nor checked ({', '.join(sorted(known))}); "
+            "mark it `<!-- not run: REASON -->`"
+        )
+    return None
 
 
 def steps(page: str) -> list[dict[str, object]]:

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-
-DOCS = Path(__file__).resolve().parent
-
-
-def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    # The API reference hook imports worldflux: the child sees this interpreter's import path.
-    path = os.pathsep.join(p for p in sys.path if p)
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONPATH=path)
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+from site_build import DOCS, mkdocs_build
 
 
 def test_site_builds_strictly(tmp_path: Path) -> None:
