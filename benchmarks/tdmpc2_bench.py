@@ -140,45 +140,90 @@ def run_train(args: argparse.Namespace) -> list[dict]:
 
 
 # -- plan: MPPI latency ----------------------------------------------------------------------
+def _plan_ms(dynamics: InProcessDynamics, obs: torch.Tensor, repeats: int, device: str) -> list:
+    """Closed-loop plans (warm start) after 2 warm-up plans: ms per plan, sorted."""
+    planner = MPPIPlanner(MPPIConfig(seed=0))
+    state: PlannerState | None = None
+    times = []
+    for i in range(2 + repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = planner.plan(dynamics, obs, state=state)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        state = result.state
+        if i >= 2:
+            times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)
+
+
+def _scoring_weights(model: WorldModel, seed: int = 0) -> WorldModel:
+    """Untrained TD-MPC2 zero-initialises its reward and Q output layers (as the official
+    code does), so every candidate scores 0 and any dtype "agrees". Redraw those layers so
+    that candidates score differently (small, close scores: the hard case for bfloat16)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 1 and not bool(p.any()):
+                p.copy_(0.05 * torch.randn(p.shape, generator=generator).to(p.device))
+    return model
+
+
+def _first_actions(dynamics: InProcessDynamics, observations: torch.Tensor) -> torch.Tensor:
+    """The mean of MPPI's final distribution over the first action (the weighted elite mean,
+    what the executed action is drawn around) for each observation, planned from scratch."""
+    planner = MPPIPlanner(MPPIConfig(seed=0))
+    return torch.cat([planner.plan(dynamics, o[None]).state.mean[:, 0] for o in observations])
+
+
 def run_plan(args: argparse.Namespace) -> list[dict]:
+    dtypes = [getattr(torch, name) for name in args.dtypes.split(",")]
     print(
         f"# plan: MPPI official settings, B=1, {args.repeats} closed-loop plans after 2 warm-up, "
-        f"obs 24 act 6, device {args.device}"
+        f"obs 24 act 6, device {args.device}, threads {torch.get_num_threads()}; agreement: "
+        f"final first-action means of {args.agreement_obs} fresh plans against float32's "
+        "(|diff| <= 0.1 of the [-1, 1] range), untrained weights, zero output layers redrawn"
     )
-    print(f"{'model':>10} {'params':>12} {'median ms/action':>17} {'p90 ms':>8} {'mean ms':>8}")
+    print(
+        f"{'model':>10} {'dtype':>9} {'params':>11} {'median ms/action':>17} {'p90 ms':>8} "
+        f"{'vs fp32':>8} {'agree':>6} {'mean |diff|':>11}"
+    )
     rows = []
     for size in filter(None, args.plan_sizes.split(",")):
         torch.manual_seed(0)
         model = create_world_model(f"tdmpc2:{size}", device=args.device, **PAPER_SHAPE)
-        dynamics = InProcessDynamics(model)
-        planner = MPPIPlanner(MPPIConfig(seed=0))
-        obs = torch.randn(1, 24, generator=torch.Generator().manual_seed(0)).to(args.device)
-        state: PlannerState | None = None
-        times = []
-        for i in range(2 + args.repeats):
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            result = planner.plan(dynamics, obs, state=state)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            state = result.state
-            if i >= 2:
-                times.append((time.perf_counter() - start) * 1e3)
-        times.sort()
-        row = {
-            "model": f"tdmpc2:{size}",
-            "params": model.num_parameters(),
-            "median_ms": statistics.median(times),
-            "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))],
-            "mean_ms": statistics.fmean(times),
-        }
-        rows.append(row)
-        print(
-            f"{row['model']:>10} {row['params']:>12,} {row['median_ms']:>17.1f} "
-            f"{row['p90_ms']:>8.1f} {row['mean_ms']:>8.1f}",
-            flush=True,
-        )
+        _scoring_weights(model)
+        generator = torch.Generator().manual_seed(0)
+        obs = torch.randn(1, 24, generator=generator).to(args.device)
+        probe = torch.randn(args.agreement_obs, 24, generator=generator).to(args.device)
+        reference = _first_actions(InProcessDynamics(model), probe)
+        baseline_ms = None
+        for dtype in dtypes:
+            dynamics = InProcessDynamics(model, compute_dtype=dtype)
+            times = _plan_ms(dynamics, obs, args.repeats, args.device)
+            diff = (_first_actions(dynamics, probe) - reference).abs().amax(-1)
+            median = statistics.median(times)
+            baseline_ms = baseline_ms or median
+            row = {
+                "model": f"tdmpc2:{size}",
+                "dtype": str(dtype).removeprefix("torch."),
+                "params": model.num_parameters(),
+                "median_ms": median,
+                "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))],
+                "mean_ms": statistics.fmean(times),
+                "speedup_vs_first": baseline_ms / median,
+                "agreement": float((diff <= 0.1).float().mean()),
+                "mean_abs_diff": float(diff.mean()),
+            }
+            rows.append(row)
+            print(
+                f"{row['model']:>10} {row['dtype']:>9} {row['params']:>11,} "
+                f"{row['median_ms']:>17.1f} {row['p90_ms']:>8.1f} "
+                f"{row['speedup_vs_first']:>7.2f}x {row['agreement']:>6.0%} "
+                f"{row['mean_abs_diff']:>11.4f}",
+                flush=True,
+            )
     return rows
 
 
@@ -302,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="train,plan", help="train, plan, control, gate")
     p.add_argument("--sizes", default="ci,1m,5m,19m", help="train mode (48m/317m: add them)")
     p.add_argument("--plan-sizes", default="1m,5m")
+    p.add_argument(
+        "--dtypes", default="float32,bfloat16", help="plan: compute dtypes, float32 first"
+    )
+    p.add_argument("--agreement-obs", type=int, default=20, help="plan: observations compared")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)

@@ -22,7 +22,13 @@ class SimNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
-        return F.softmax(x.reshape(*shape[:-1], -1, self.group), dim=-1).reshape(shape)
+        groups = x.reshape(*shape[:-1], -1, self.group)
+        if x.device.type == "cpu":
+            # The CPU softmax kernel is slow on many short rows (8 values each): over the
+            # group axis of the transposed view it vectorises across groups instead, 8x faster
+            # for a [536, 512] planning batch (benchmarks/tdmpc2_bench.py --modes plan).
+            return F.softmax(groups.transpose(-1, -2), dim=-2).transpose(-1, -2).reshape(shape)
+        return F.softmax(groups, dim=-1).reshape(shape)
 
     def extra_repr(self) -> str:
         return f"group={self.group}"

@@ -29,6 +29,17 @@ def test_simnorm_puts_each_group_of_8_on_the_simplex() -> None:
     assert not torch.allclose(SimNorm(8)(x2)[..., :8], y[..., :8])
 
 
+def test_simnorm_cpu_layout_is_the_groupwise_softmax_with_its_gradient() -> None:
+    x = (torch.randn(3, 536, 64) * 5).requires_grad_(True)
+    y = SimNorm(8)(x)
+    expected = torch.softmax(x.reshape(3, 536, 8, 8), dim=-1).reshape(3, 536, 64)
+    torch.testing.assert_close(y, expected)
+    w = torch.randn_like(y)
+    (g,) = torch.autograd.grad((y * w).sum(), x)
+    (expected_g,) = torch.autograd.grad((expected * w).sum(), x)
+    torch.testing.assert_close(g, expected_g)
+
+
 def test_normed_linear_is_linear_dropout_layernorm_mish() -> None:
     torch.manual_seed(0)
     layer = NormedLinear(6, 16, dropout=0.5)

@@ -1,5 +1,6 @@
 """TD-MPC2 through the generic planner interface: MPPI over InProcessDynamics."""
 
+import pytest
 import torch
 
 from worldflux.core import PLANNER_HORIZON_KEY
@@ -79,3 +80,23 @@ def test_mppi_beats_random_sequences_under_the_model() -> None:
     torch.manual_seed(0)
     plan_score = scorer(dynamics.rollout(state, plan.expand(64, -1, -1).contiguous())).mean()
     assert plan_score > random_scores.mean() + random_scores.std()
+
+
+def test_bfloat16_dynamics_compute_in_bfloat16_and_answer_in_float32() -> None:
+    model = _trained()
+    actions = torch.rand(64, 3, 1) * 2 - 1
+    exact = InProcessDynamics(model)
+    fast = InProcessDynamics(model, compute_dtype=torch.bfloat16)
+    obs = torch.randn(1, 3)
+    reference = exact.rollout(exact.encode(obs), actions)
+    state = fast.encode(obs)
+    assert state["z"].dtype == torch.float32
+    out = fast.rollout(exact.encode(obs), actions)
+    for name in ("rewards", "values"):
+        value, expected = getattr(out, name), getattr(reference, name)
+        assert value.dtype == torch.float32
+        assert not torch.equal(value, expected)  # bfloat16 really ran ...
+        torch.testing.assert_close(value, expected, atol=0.05, rtol=0.05)  # ... and is close
+    assert fast.propose(state, 3, 4).dtype == torch.float32
+    with pytest.raises(ValueError, match="compute_dtype"):
+        InProcessDynamics(model, compute_dtype=torch.int8)
