@@ -1,21 +1,25 @@
-"""Reach a goal frame in the bundled video world with V-JEPA 2-AC and CEM; compare with random.
+"""Reach a goal frame in the bundled `push` world with V-JEPA 2-AC and CEM; compare with random.
 
     python examples/plan_vjepa2_ac.py --test                 # seconds: a smoke run
-    python examples/plan_vjepa2_ac.py --steps 2000 --episodes 20 --output-dir runs/vjepa2-ac
+    python examples/plan_vjepa2_ac.py --steps 1500 --episodes 50 --output-dir runs/vjepa2-ac
 
-1. Train `vjepa2-ac:<size>` on the bundled `video` clips (teacher forcing + 2-step rollout).
-2. Each episode starts the bouncing-balls world (worldflux.datasets.video: the red ball is
-   pushed by the 2-D action) from a random state; the goal frame is the world `--goal-steps`
-   steps later under random pushes. From the start, the agent replans every step with CEM on
-   the L1 distance between the imagined features and the goal frame's (model-predictive
-   control through the generic planner and GoalDistanceObjective), for `--goal-steps` steps.
-3. Success: the red ball ends within `--radius` pixels of its goal position. The same episodes
-   are run with uniformly random actions; both success rates are printed.
+1. Train `vjepa2-ac:<size>` on the bundled `push` clips (teacher forcing + 2-step rollout) on
+   a frozen encoder: the random-init ViT, or with `--encoder-steps N` a `vjepa2:<size>` trained
+   for N steps on the same clips first (the paper's recipe: 2-AC on a pretrained V-JEPA 2).
+2. Each episode draws a `push` scene (worldflux.datasets.push: a white square that the 2-D
+   action moves by up to 10 px a step over a smooth colour field) and a start position; the
+   goal frame is the scene `--goal-steps` steps later under uniformly random pushes. From the
+   start, the agent replans every step with CEM on the L1 distance between the imagined
+   features and the goal frame's (model-predictive control through the generic planner and
+   GoalDistanceObjective), for `--goal-steps` steps.
+3. Success: the square ends within `--radius` pixels of its goal position. The same episodes
+   (starts and goals) are run with uniformly random actions; both success rates are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,13 +30,14 @@ from training_run import add_run_arguments, finish_run_arguments, trainer_config
 
 import worldflux.models.catalog  # noqa: F401  (registers the built-in families)
 from worldflux.core import ConditionPayload, WorldModel, create_world_model
-from worldflux.datasets import load_dataset, video
+from worldflux.datasets import load_dataset, push
 from worldflux.planners import CEMConfig, CEMPlanner, GoalDistanceObjective, InProcessDynamics
 from worldflux.training import Trainer
 
 TEST_SETTINGS = {
     "size": "ci",
     "steps": 10,
+    "encoder_steps": 2,
     "batch_size": 8,
     "seq_len": 4,
     "eval_batches": 1,
@@ -43,35 +48,24 @@ TEST_SETTINGS = {
 
 @dataclass
 class World:
-    """The video dataset's physics from a given state (positions, velocities, radii)."""
+    """The push dataset's world from a given state: its colour field and the square's corner."""
 
+    field: np.ndarray
     position: np.ndarray
-    velocity: np.ndarray
-    radius: np.ndarray
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> World:
-        balls = len(video.COLORS)
-        radius = rng.uniform(4.0, 7.0, balls)
-        position = rng.uniform(radius[:, None], video.FRAME - radius[:, None], (balls, 2))
-        return cls(position, rng.uniform(-2.0, 2.0, (balls, 2)), radius)
+        return cls(push.background(rng), rng.uniform(push.LOW, push.HIGH, 2))
 
     def copy(self) -> World:
-        return World(self.position.copy(), self.velocity.copy(), self.radius.copy())
+        return World(self.field, self.position.copy())
 
     def step(self, action: np.ndarray) -> None:
-        low, high = self.radius[:, None], video.FRAME - self.radius[:, None]
-        self.velocity[0] = video.DRAG * (self.velocity[0] + video.PUSH * np.clip(action, -1, 1))
-        self.velocity = np.clip(self.velocity, -video.MAX_SPEED, video.MAX_SPEED)
-        position = self.position + self.velocity
-        below, above = position < low, position > high
-        position = np.where(below, 2 * low - position, position)
-        self.position = np.where(above, 2 * high - position, position)
-        self.velocity = np.where(below | above, -self.velocity, self.velocity)
+        self.position = push.move(self.position, action)
 
     def frame(self) -> torch.Tensor:
-        """float [3, 64, 64] in [0, 1], as the dataset returns frames."""
-        pixels = video.render(self.position[None], self.radius)[0]
+        """float [3, FRAME, FRAME] in [0, 1], as the dataset returns frames."""
+        pixels = push.render(self.field, self.position[None])[0]
         return torch.from_numpy(pixels).float() / 255.0
 
 
@@ -79,11 +73,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--test", action="store_true", help="a few seconds at ci size")
     p.add_argument("--size", default="ci", choices=["ci", "tiny", "base"])
-    p.add_argument("--steps", type=int, default=1000, help="training steps")
+    p.add_argument("--steps", type=int, default=1000, help="2-AC training steps")
+    p.add_argument(
+        "--encoder-steps",
+        type=int,
+        default=0,
+        help="first train vjepa2:<size> this many steps and freeze its encoder (0: random init)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=8)
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--goal-steps", type=int, default=4)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--goal-steps", type=int, default=3)
     p.add_argument("--radius", type=float, default=4.0, help="success radius in pixels")
     p.add_argument("--samples", type=int, default=64, help="CEM candidates per iteration")
     add_run_arguments(p)
@@ -95,7 +95,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def reach(
     model: WorldModel | None, start: World, goal: World, steps: int, args, seed: int
 ) -> float:
-    """Run one episode (CEM every step, or random actions when model is None); the red ball's
+    """Run one episode (CEM every step, or random actions when model is None); the square's
     final distance to its goal position in pixels."""
     world = start.copy()
     rng = np.random.default_rng(seed)
@@ -120,17 +120,24 @@ def reach(
             assert plan.action.tensor is not None
             action = plan.action.tensor[0, 0].numpy()
         world.step(action)
-    return float(np.linalg.norm(world.position[0] - goal.position[0]))
+    return float(np.linalg.norm(world.position - goal.position))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
-    train = load_dataset("video", split="train", seed=args.seed)
-    heldout = load_dataset("video", split="heldout", seed=args.seed)
+    train = load_dataset("push", split="train", seed=args.seed)
+    heldout = load_dataset("push", split="heldout", seed=args.seed)
     torch.manual_seed(args.seed)
     model = create_world_model(
         f"vjepa2-ac:{args.size}", **train.spec.model_kwargs(), device=args.device
     )
+    if args.encoder_steps:
+        encoder = create_world_model(
+            f"vjepa2:{args.size}", **train.spec.model_kwargs(), device=args.device
+        )
+        config = dataclasses.replace(trainer_config(args, None), steps=args.encoder_steps)
+        Trainer(encoder, config, train, heldout).fit()
+        model.load_encoder(encoder)
     result = Trainer(model, trainer_config(args, args.output_dir), train, heldout).fit()
     print(
         f"{model.model_id}: held-out loss {result.initial_eval['total']:.4f} -> "

@@ -1,11 +1,11 @@
 """The V-JEPA 2-AC goal-reaching example: its --test run plans with CEM and reports both rates,
-and the world it plans in is the bundled video dataset's physics."""
+and the world it plans in is the bundled push dataset's."""
 
 import numpy as np
 import plan_vjepa2_ac
 import torch
 
-from worldflux.datasets import video
+from worldflux.datasets import push
 
 torch.set_num_threads(1)
 
@@ -17,10 +17,15 @@ def test_smoke_run_reports_cem_and_random_success() -> None:
     assert np.isfinite(out["cem_distance"]) and np.isfinite(out["random_distance"])
 
 
-def test_world_pushes_the_red_ball_only() -> None:
-    world = plan_vjepa2_ac.World(np.full((3, 2), 32.0), np.zeros((3, 2)), np.full(3, 5.0))
-    world.step(np.array([1.0, 0.0]))
-    assert world.position[0, 0] == 32.0 + video.DRAG * video.PUSH
-    assert (world.position[1:] == 32.0).all()
+def test_world_moves_the_square_by_the_push_and_stops_at_the_edge() -> None:
+    field = np.full((3, push.FRAME, push.FRAME), 0.5, np.float32)
+    world = plan_vjepa2_ac.World(field, np.array([20.0, 20.0]))
+    world.step(np.array([1.0, -0.5]))
+    assert world.position.tolist() == [20.0 + push.STEP, 20.0 - 0.5 * push.STEP]
+    for _ in range(5):
+        world.step(np.array([1.0, 0.0]))
+    assert world.position[0] == push.HIGH
     frame = world.frame()
-    assert frame.shape == (3, 64, 64) and 0.0 <= float(frame.min()) <= float(frame.max()) <= 1.0
+    assert frame.shape == (3, push.FRAME, push.FRAME)
+    assert (frame[:, 20, int(push.HIGH) + 1] == 1.0).all()  # inside the white square
+    assert abs(float(frame[0, 0, 0]) - 0.5) < 0.01  # the field elsewhere

@@ -15,7 +15,7 @@ from pathlib import Path
 from worldflux.core.config import suggest
 from worldflux.core.errors import ContractError
 from worldflux.core.plugins import Registry
-from worldflux.datasets import classic, pixels, unlearnable, video
+from worldflux.datasets import classic, pixels, push, unlearnable, video
 from worldflux.datasets.cache import cache_dir, load_episodes, save_episodes
 from worldflux.datasets.episodes import Episodes
 from worldflux.datasets.files import is_file_dataset, load_file_dataset
@@ -92,6 +92,16 @@ for _info in (
         "procedural bouncing-ball clips, frames [3, 64, 64], the action pushes the red ball",
         video.bouncing_balls,
         (3, video.FRAME, video.FRAME),
+        2,
+        "continuous",
+        "video",
+    ),
+    DatasetInfo(
+        "push",
+        "procedural clips filling the frame: a smooth random colour field with a white square "
+        "the 2-D action moves by up to 10 px a step, frames [3, 48, 48]",
+        push.push_clips,
+        (3, push.FRAME, push.FRAME),
         2,
         "continuous",
         "video",

@@ -16,6 +16,9 @@ NAMES = [
     "pendulum",
     "pendulum-pixels",
     "pendulum-shuffled",
+    "push",
+    "scene3d",
+    "scene3d-noise",
     "tokens",
     "video",
 ]

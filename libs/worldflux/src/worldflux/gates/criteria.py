@@ -107,9 +107,9 @@ def action_dependence(run: RunRecord, settings: GateSettings) -> tuple[bool | No
         for name, m in run.skill.items()
         if m.primary and m.action_gain is not None
     }
-    if not run.skill:
+    if not any(m.primary for m in run.skill.values()):
         return False, f"seed {run.seed}: no prediction metric was measured"
-    if not gains:
+    if not gains:  # measure_skill leaves action_gain unset only for action kind `none`
         return None, f"seed {run.seed}: the model takes no actions"
     name = max(gains, key=lambda k: gains[k] if math.isfinite(gains[k]) else -math.inf)
     gain = gains[name]
@@ -364,8 +364,13 @@ class ActionDependenceGate(Gate):
     column = "actions"
     description = (
         "every seed's predictions depend on the actions: shuffling them across the batch "
-        "raises the error by at least min_action_gain"
+        "raises the error by at least min_action_gain (does not apply to a model that takes "
+        "no actions)"
     )
+    # Not measured only when every seed's model takes no actions (action kind `none`): then
+    # there is nothing for a planner to choose and nothing to gate; a seed with no primary
+    # metric fails instead.
+    unmeasured = IGNORED
 
     def evaluate(self, given: GateInput) -> GateResult:
         results = [action_dependence(r, given.settings) for r in given.runs]

@@ -297,3 +297,23 @@ def test_action_dependence_fails_the_planner_gate_and_the_verdict() -> None:
     # Just over the margin passes.
     records[2] = make_record(seed=2, skill={"reward": metric(0.5, 1.0, shuffled=0.526)})
     assert summary(records)["gates"]["action_dependence"]["pass"] is True
+
+
+def test_the_action_gate_does_not_apply_to_a_model_that_takes_no_actions() -> None:
+    from worldflux.gates.records import MetricSkill
+
+    def action_free(primary: bool = True) -> dict:  # measure_skill for action kind `none`
+        return {"representation": MetricSkill(0.5, {"mean": 3.0, "context": 1.0}, None, primary)}
+
+    records = [make_record(seed=s, skill=action_free()) for s in range(5)]
+    records.append(make_record(seed=0, final=1.0, rerun=True, skill=action_free()))
+    s = summary(records)
+    gate = s["gates"]["action_dependence"]
+    assert gate["pass"] is None
+    assert gate["reasons"] == ["does not apply: the model takes no actions"]
+    assert s["gates"]["common"]["pass"] and s["gates"]["pass"] is True and s["verdict"] == "pass"
+    # A seed with no primary metric is a failure, never "does not apply".
+    records[1] = make_record(seed=1, skill=action_free(primary=False))
+    failed = summary(records)["gates"]["action_dependence"]
+    assert failed["pass"] is False
+    assert failed["reasons"] == ["seed 1: no prediction metric was measured"]

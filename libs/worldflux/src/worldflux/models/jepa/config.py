@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worldflux.core import ContractError, WorldModelConfig
+from worldflux.core import ActionKind, ActionSpec, ContractError, WorldModelConfig
 
 SIZES: dict[str, dict[str, Any]] = {
     "ci": {
@@ -126,3 +126,9 @@ class JEPAConfig(WorldModelConfig):
         """EMA momentum after optimizer step `step`: linear from ema_start to ema_end."""
         progress = min(max(step, 0) / self.momentum_steps, 1.0)
         return self.ema_start + (self.ema_end - self.ema_start) * progress
+
+    def action_spec(self) -> ActionSpec:
+        """JEPA takes no actions (kind `none`): the action fields a dataset passes stay in the
+        config as a record of the data, but no prediction is conditioned on them, so the gates'
+        action-dependence check does not apply and planners refuse the model."""
+        return ActionSpec(ActionKind.NONE)

@@ -7,9 +7,9 @@ blocks' positions; the target encoder is an exponential moving average of the co
 Observations are images (patch tokens) or vectors (tokens of `group_size` features).
 
 The latent `z` is the target encoder's features averaged over tokens (the official evaluation
-protocol's average pooling). JEPA models no dynamics: `rollout` holds the latent (an identity
-transition), so goal distances are distances between encoded observations; plan with
-`vjepa2-ac` for action-conditioned prediction.
+protocol's average pooling). JEPA models no dynamics and takes no actions (its action spec is
+kind `none`): `rollout` holds the latent (an identity transition), planners refuse it, and the
+gates' action-dependence check does not apply; plan with `vjepa2-ac`.
 """
 
 from __future__ import annotations
@@ -63,12 +63,25 @@ def context_baseline(
     return (total / CONTEXT_DRAWS).flatten(0, 1)
 
 
+def accept_ignored_actions(model: WorldModel, actions: torch.Tensor, leading: int) -> torch.Tensor:
+    """`check_actions` of a family that takes no actions: a dataset's actions (any trailing
+    shape) are accepted so the Trainer and the gates can feed ordinary batches, and returned
+    unread; only the leading [*leading] dims are checked."""
+    if not isinstance(actions, torch.Tensor) or actions.dim() < leading:
+        raise ContractError(
+            f"actions need at least {leading} leading dims (their values are ignored: "
+            f"{model.family} takes no actions)"
+        )
+    return actions
+
+
 def hold_latent(
     model: WorldModel, state: LatentState, actions: torch.Tensor, width: int
 ) -> Rollout:
-    """The rollout of a family without action-conditioned dynamics (JEPA, V-JEPA 2): every
-    imagined step keeps the encoded latent `z` [B, width], expanded to the candidates."""
-    actions = model.check_actions(actions)
+    """The rollout of a family that takes no actions (JEPA, V-JEPA 2): every imagined step
+    keeps the encoded latent `z` [B, width], expanded to the candidates. `actions` [N, H, ...]
+    only gives the number of candidates N and the horizon H; its values are never read."""
+    actions = accept_ignored_actions(model, actions, 2)
     if actions.shape[1] < 1:
         raise ContractError("rollout needs a horizon of at least 1 step")
     z = model.expand_state(state, actions.shape[0])["z"].to(model.device)
@@ -80,7 +93,6 @@ def hold_latent(
 class JEPA(WorldModel):
     config: JEPAConfig
     gate_kind = "jepa"
-    gate_dataset = "pendulum-pixels"
     gate_metrics = ("representation",)
 
     def __init__(self, config: JEPAConfig) -> None:
@@ -154,6 +166,9 @@ class JEPA(WorldModel):
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         """Observations [B, *obs_shape] -> pooled target-encoder features [B, D]."""
         return self.target_encoder(obs.unsqueeze(1)).mean(1)
+
+    def check_actions(self, actions: torch.Tensor, leading: int = 2) -> torch.Tensor:
+        return accept_ignored_actions(self, actions, leading)
 
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
         del condition

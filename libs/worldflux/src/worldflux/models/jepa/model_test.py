@@ -93,3 +93,22 @@ def test_save_and_reload_give_identical_outputs(tmp_path: Path) -> None:
     assert torch.equal(first, again.loss(b).total)
     one, two = m.predict_targets(b.obs, b.actions, 2), again.predict_targets(b.obs, b.actions, 2)
     assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+@pytest.mark.parametrize("model_id", ["jepa:ci", "vjepa2:ci"])
+def test_action_free_families_declare_no_actions_and_planners_refuse_them(model_id: str) -> None:
+    from worldflux.core import ActionKind, ConditionPayload, ContractError
+    from worldflux.planners import CEMConfig, CEMPlanner, GoalDistanceObjective, InProcessDynamics
+
+    m = create_world_model(model_id, obs_shape=(3, 32, 32), action_dim=2).eval()
+    assert m.spec.action.kind is ActionKind.NONE
+    b = batch((3, 32, 32))
+    state = m.encode(b.obs[:, 0])
+    # A dataset's actions are accepted (the Trainer feeds ordinary batches) and never read.
+    held = m.rollout(state, torch.zeros(4, 3, 2)).latents["z"]
+    assert torch.equal(held, m.rollout(state, torch.rand(4, 3, 7)).latents["z"])
+    with pytest.raises(ContractError, match="takes no actions"):
+        m.rollout(state, torch.zeros(4))
+    planner = CEMPlanner(CEMConfig(horizon=2), objective=GoalDistanceObjective(metric="l1"))
+    with pytest.raises(ContractError, match="takes none actions"):
+        planner.plan(InProcessDynamics(m), b.obs[:, 0], ConditionPayload(goal=b.obs[:, 1]))

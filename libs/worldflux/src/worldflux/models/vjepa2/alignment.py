@@ -38,8 +38,8 @@ def alignment_table() -> str:
     for field in ("embed_dim", "depth", "num_heads", "pred_dim", "pred_depth"):
         rows.append((field, *(fmt(SIZES[s][field]) for s in sizes), fmt(PAPER[field])))
     for field in ("patch_size", "tubelet_size"):
-        ours = fmt(getattr(defaults, field))
-        rows.append((field, ours, ours, ours, fmt(PAPER[field])))
+        ours = [fmt(SIZES[s].get(field, getattr(defaults, field))) for s in sizes]
+        rows.append((field, *ours, fmt(PAPER[field])))
     masks = " + ".join(f"{n} x {s:.0%}" for n, s in defaults.mask_sets) + ", full clip"
     rows.append(("mask sets", masks, masks, masks, PAPER["mask_sets"]))
     rows.append(("EMA momentum", *(fmt(defaults.ema),) * 3, fmt(PAPER["ema"])))

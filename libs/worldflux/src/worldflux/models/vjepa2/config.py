@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worldflux.core import ContractError, WorldModelConfig
+from worldflux.core import ActionKind, ActionSpec, ContractError, WorldModelConfig
 
 SIZES: dict[str, dict[str, Any]] = {
     "ci": {
@@ -23,6 +23,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "pred_dim": 32,
         "pred_depth": 2,
         "pred_heads": 4,
+        "patch_size": 8,
     },
     "tiny": {
         "embed_dim": 192,
@@ -104,3 +105,9 @@ class VJEPA2Config(WorldModelConfig):
             raise ContractError(f"ema must be in [0, 1], got {self.ema}")
         if not self.mask_sets or self.clips_per_sequence < 1:
             raise ContractError("need at least one mask set and one clip per sequence")
+
+    def action_spec(self) -> ActionSpec:
+        """V-JEPA 2 takes no actions (kind `none`): the action fields a dataset passes stay in the
+        config as a record of the data, but no prediction is conditioned on them, so the gates'
+        action-dependence check does not apply and planners refuse the model."""
+        return ActionSpec(ActionKind.NONE)

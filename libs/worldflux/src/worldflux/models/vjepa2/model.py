@@ -9,8 +9,8 @@ the masked tokens (L1), and the target encoder is an EMA of the context encoder 
 
 The latent `z` is the target encoder's features of one frame (repeated to fill a tubelet, as
 the official action-conditioned code encodes single frames), averaged over tokens. V-JEPA 2
-models no actions: `rollout` holds the latent; `vjepa2-ac` adds the action-conditioned
-predictor.
+takes no actions (action spec kind `none`): `rollout` holds the latent and planners refuse it;
+`vjepa2-ac` adds the action-conditioned predictor.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from worldflux.core import (
 )
 from worldflux.models.jepa.encoder import Encoder
 from worldflux.models.jepa.masks import Masks, MaskSet, SpatioTemporalMask
-from worldflux.models.jepa.model import context_baseline, hold_latent
+from worldflux.models.jepa.model import accept_ignored_actions, context_baseline, hold_latent
 from worldflux.models.jepa.predictor import Predictor
 from worldflux.models.jepa.vit import gather_tokens
 from worldflux.models.vjepa2.config import VJEPA2Config
@@ -64,7 +64,6 @@ def frame_clip(obs: torch.Tensor, tubelet: int) -> torch.Tensor:
 class VJEPA2(WorldModel):
     config: VJEPA2Config
     gate_kind = "vjepa2"
-    gate_dataset = "video"
     gate_metrics = ("representation",)
 
     def __init__(self, config: VJEPA2Config) -> None:
@@ -126,6 +125,9 @@ class VJEPA2(WorldModel):
     # -- the world-model interface -------------------------------------------------------
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         return self.target_encoder(frame_clip(obs, self.config.tubelet_size)).mean(1)
+
+    def check_actions(self, actions: torch.Tensor, leading: int = 2) -> torch.Tensor:
+        return accept_ignored_actions(self, actions, leading)
 
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
         del condition

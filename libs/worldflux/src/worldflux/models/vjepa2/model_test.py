@@ -1,5 +1,5 @@
 """V-JEPA 2: tubelet tokens, mask pipeline, EMA, save/load parity, and training on the bundled
-video clips."""
+push clips."""
 
 from pathlib import Path
 
@@ -33,7 +33,7 @@ def model(obs_shape: tuple[int, ...] = (3, 32, 32), **kw: object) -> VJEPA2:
 
 
 def test_tubelets_are_two_frames_by_a_patch() -> None:
-    m = model()
+    m = model(patch_size=16)
     assert m.grid == (2, 2, 2)  # 4 frames / tubelet 2, 32 px / 16 px patches
     tokenizer = m.encoder.tokenizer
     assert tokenizer.embed.in_features == 2 * 3 * 16 * 16
@@ -77,9 +77,9 @@ def test_save_and_reload_give_identical_outputs(tmp_path: Path) -> None:
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
-def test_training_on_bundled_video_improves_masked_prediction() -> None:
-    train = load_dataset("video", split="train", seed=0)
-    heldout = load_dataset("video", split="heldout", seed=0)
+def test_training_on_bundled_push_clips_improves_masked_prediction() -> None:
+    train = load_dataset("push", split="train", seed=0)
+    heldout = load_dataset("push", split="heldout", seed=0)
     torch.manual_seed(0)
     m = create_world_model("vjepa2:ci", **train.spec.model_kwargs())
     probe = heldout.sample(16, 6, torch.Generator().manual_seed(0))

@@ -21,9 +21,12 @@ _PREDICTORS: dict[str, dict[str, Any]] = {
     "tiny": {"pred_dim": 384, "pred_depth": 6, "pred_heads": 6},
     "base": {"pred_dim": 1024, "pred_depth": 24, "pred_heads": 16},
 }
-_ENCODER_FIELDS = ("embed_dim", "depth", "num_heads")
+_ENCODER_FIELDS = ("embed_dim", "depth", "num_heads", "patch_size")
 SIZES: dict[str, dict[str, Any]] = {
-    size: {**{k: ENCODER_SIZES[size][k] for k in _ENCODER_FIELDS}, **_PREDICTORS[size]}
+    size: {
+        **{k: ENCODER_SIZES[size][k] for k in _ENCODER_FIELDS if k in ENCODER_SIZES[size]},
+        **_PREDICTORS[size],
+    }
     for size in _PREDICTORS
 }
 

@@ -42,7 +42,6 @@ from worldflux.models.vjepa2_ac.predictor import ACPredictor
 class VJEPA2AC(WorldModel):
     config: VJEPA2ACConfig
     gate_kind = "jepa"  # representation loss falls, predicted features do not collapse
-    gate_dataset = "video"
     gate_metrics = ("representation",)
 
     def __init__(self, config: VJEPA2ACConfig) -> None:

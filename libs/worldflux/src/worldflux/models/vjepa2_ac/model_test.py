@@ -1,5 +1,5 @@
 """V-JEPA 2-AC: frame-causal predictor, frozen encoder, rollout, save/load parity, training on
-the bundled video and planning towards a goal through the generic planner."""
+the bundled push clips and planning towards a goal through the generic planner."""
 
 from pathlib import Path
 
@@ -70,9 +70,9 @@ def test_rollout_and_save_load_parity(tmp_path: Path) -> None:
     m = model().eval()
     b = batch()
     state = m.encode(b.obs[:, 0])
-    assert state["z"].shape == (2, 4, 64)
+    assert state["z"].shape == (2, 16, 64)  # 32 px / 8 px patches: 16 tokens a frame
     roll = m.rollout(state, b.actions[:, :3].repeat_interleave(2, 0))
-    assert roll.latents["z"].shape == (4, 3, 4, 64)
+    assert roll.latents["z"].shape == (4, 3, 16, 64)
     again = WorldModel.from_pretrained(m.save_pretrained(tmp_path / "ac")).eval()
     assert torch.equal(
         roll.latents["z"],
@@ -84,9 +84,9 @@ def test_rollout_and_save_load_parity(tmp_path: Path) -> None:
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
-def test_training_on_video_improves_open_loop_prediction_and_plans_to_a_goal() -> None:
-    train = load_dataset("video", split="train", seed=0)
-    heldout = load_dataset("video", split="heldout", seed=0)
+def test_training_on_push_clips_improves_open_loop_prediction_and_plans_to_a_goal() -> None:
+    train = load_dataset("push", split="train", seed=0)
+    heldout = load_dataset("push", split="heldout", seed=0)
     torch.manual_seed(0)
     m = create_world_model("vjepa2-ac:ci", **train.spec.model_kwargs())
     probe = heldout.sample(16, 6, torch.Generator().manual_seed(0))

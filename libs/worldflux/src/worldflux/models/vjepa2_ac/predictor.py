@@ -44,6 +44,13 @@ class ACPredictor(nn.Module):
         self.proj = nn.Linear(width, embed_dim)
         init_vit(self)
         init_vit(self.transformer)
+        # The inputs' own projections get fan-in-scaled (torch default) weights: the official
+        # predictor places tokens with RoPE, but here fixed sin-cos tables (norm ~sqrt(width/2))
+        # are added to them, and a std-0.02 projection of a 2-D action (or of the features)
+        # would start ~100x smaller than its position: the predictor would not see the
+        # action for hundreds of steps (measured on `push`: no action gain after 300 steps).
+        self.embed.reset_parameters()
+        self.action.reset_parameters()
 
     def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """features [B, T, S, E] of frames 0..T-1, actions [B, T, A] taken after each ->
