@@ -15,6 +15,7 @@ from worldflux.models.dreamerv3.alignment import alignment_table as dreamerv3_ta
 from worldflux.models.gan.alignment import alignment_table as gan_table
 from worldflux.models.jepa.alignment import alignment_table as jepa_table
 from worldflux.models.physics.alignment import alignment_table as physics_table
+from worldflux.models.renderer3d.alignment import alignment_table as renderer3d_table
 from worldflux.models.ssm.alignment import alignment_table as ssm_table
 from worldflux.models.tdmpc2.alignment import alignment_table as tdmpc2_table
 from worldflux.models.vjepa2.alignment import ac_alignment_table
@@ -28,6 +29,7 @@ TABLES: dict[str, list[Callable[[], str]]] = {
     "gan": [gan_table],
     "jepa": [jepa_table],
     "physics": [physics_table],
+    "renderer3d": [renderer3d_table],
     "ssm": [ssm_table],
     "tdmpc2": [tdmpc2_table],
     "vjepa2": [vjepa2_table, ac_alignment_table],

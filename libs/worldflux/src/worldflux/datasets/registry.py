@@ -15,7 +15,7 @@ from pathlib import Path
 from worldflux.core.config import suggest
 from worldflux.core.errors import ContractError
 from worldflux.core.plugins import Registry
-from worldflux.datasets import classic, pixels, push, unlearnable, video
+from worldflux.datasets import classic, pixels, push, scene3d, unlearnable, video
 from worldflux.datasets.cache import cache_dir, load_episodes, save_episodes
 from worldflux.datasets.episodes import Episodes
 from worldflux.datasets.files import is_file_dataset, load_file_dataset
@@ -95,6 +95,26 @@ for _info in (
         2,
         "continuous",
         "video",
+    ),
+    DatasetInfo(
+        "scene3d",
+        "three spheres seen from known camera poses, frames [3, 32, 32]; the action sets the "
+        "next frame's camera azimuth (pi * a); reward: the red sphere's coverage",
+        scene3d.scenes,
+        (3, scene3d.FRAME, scene3d.FRAME),
+        1,
+        "continuous",
+        "image",
+    ),
+    DatasetInfo(
+        "scene3d-noise",
+        "nothing to learn: i.i.d. uniform pixels, actions and rewards with scene3d's shapes "
+        "and episodes (a renderer3d gate run on it must fail)",
+        scene3d.noise_scenes,
+        (3, scene3d.FRAME, scene3d.FRAME),
+        1,
+        "continuous",
+        "image",
     ),
     DatasetInfo(
         "push",

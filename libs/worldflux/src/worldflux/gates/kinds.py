@@ -45,6 +45,8 @@ DIFFUSION_METRICS = ("denoise_error", "denoise_mse")
 REPRESENTATION_METRICS = ("representation_loss", "rep_loss")
 SPREAD_METRICS = ("embedding_std", "embedding_spread")
 MASK_METRICS = ("mask_ratio", "masked_fraction")
+NOVEL_VIEW_METRICS = ("novel_view_error",)
+NOVEL_VIEW_SKILL = "novel_view"  # the held-out prediction metric (worldflux.gates.views)
 
 
 def gate_kind(model_class: Any) -> str:
@@ -149,6 +151,23 @@ def _vjepa2(run: RunRecord, settings: GateSettings) -> list[str]:
     ) + _mask_pipeline(run)
 
 
+def _novel_view(run: RunRecord, settings: GateSettings) -> list[str]:
+    """Rendered held-out views beat both the mean frame and the input view by min_skill, and
+    the model's own novel-view error fell in training."""
+    reasons = components_finite(run) or _trend(run, NOVEL_VIEW_METRICS, settings, "novel-view")
+    metric = run.skill.get(NOVEL_VIEW_SKILL)
+    if metric is None:
+        return [*reasons, f"seed {run.seed}: no {NOVEL_VIEW_SKILL} prediction metric measured"]
+    for baseline, error in sorted(metric.baselines.items()):
+        skill = 1.0 - metric.model_error / error if error > 0 else math.nan
+        if not skill >= settings.min_skill:
+            reasons.append(
+                f"seed {run.seed}: novel views {metric.model_error:.4g} vs {baseline} "
+                f"{error:.4g}: skill {skill:.1%} < {settings.min_skill:.0%}"
+            )
+    return reasons
+
+
 def _generic(run: RunRecord, settings: GateSettings) -> list[str]:
     del settings
     reasons = []
@@ -168,6 +187,12 @@ for _kind in (
     GateKind("jepa", "representation loss falls and embeddings do not collapse", _jepa, "push"),
     GateKind(
         "vjepa2", "representation loss falls and the mask pipeline is finite", _vjepa2, "push"
+    ),
+    GateKind(
+        "novel_view",
+        "held-out novel views beat the mean frame and the input view; novel-view error falls",
+        _novel_view,
+        "scene3d",
     ),
     GateKind(GENERIC, "contract suite passes and a trainer step is finite", _generic),
 ):

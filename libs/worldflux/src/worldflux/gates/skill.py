@@ -208,6 +208,7 @@ METRICS: Registry[PredictionMetric] = Registry(
         "worldflux.gates.skill",
         "worldflux.gates.generative",
         "worldflux.gates.representation",
+        "worldflux.gates.views",
     ),
 )
 

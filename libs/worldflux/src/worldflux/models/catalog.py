@@ -13,6 +13,7 @@ import worldflux.models.dreamerv3
 import worldflux.models.gan
 import worldflux.models.jepa
 import worldflux.models.physics
+import worldflux.models.renderer3d
 import worldflux.models.ssm
 import worldflux.models.tdmpc2
 import worldflux.models.token
