@@ -112,7 +112,7 @@ def parameter_table() -> list[tuple[str, int, float]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="ci,size1m,size12m")
     parser.add_argument("--dataset", default="pendulum")
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--no-params", action="store_true", help="skip the parameter table")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     if not args.no_params:
         print("parameters, 64x64x3 images, 18 discrete actions, slow critic included:")
@@ -168,7 +168,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
