@@ -37,14 +37,16 @@ class SSMConfig(WorldModelConfig):
     d_model: int = 32  # H: channels of every SSM layer
     state_size: int = 16  # N: real state size per channel (N / 2 complex conjugate pairs)
     num_layers: int = 2
-    embed_dim: int = 32  # observation embedding width
-    hidden: int = 64  # MLP width of encoder, decoder and heads
+    embed_dim: int = 32  # observation embedding width (the SSM input is [embedding, action])
+    hidden: int = 64  # MLP width of the encoder and the heads
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     # losses and optimizer
-    recon_coef: float = 1.0
-    next_obs_coef: float = 1.0
-    latent_coef: float = 1.0
+    # The next-observation error is in units of one step's change (pendulum: a few hundredths,
+    # its copy-last MSE 0.023) and the reward error in the reward's (pendulum: variance 10); at
+    # 1:1 the reward dominated the shared layers and after 150 steps the held-out one-step error
+    # was 0.012, at 10:1 0.0031 (seed 0, ssm:ci, batch 16 x 16, lr 1e-3).
+    next_obs_coef: float = 10.0
     reward_coef: float = 1.0
     lr: float = 1e-3
 

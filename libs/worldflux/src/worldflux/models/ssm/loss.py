@@ -1,8 +1,8 @@
 """The SSM world model's loss, on a whole sequence through the parallel scan.
 
-Components: `recon` (decoder(encoder(o_t)) vs o_t), `next_obs` (the decoded predicted
-embedding vs o_{t+1}), `latent` (the predicted embedding vs the stop-gradient encoding of
-o_{t+1}) and `reward`. The SSM state is reset where an episode starts (is_first).
+Components: `next_obs` (the predicted o_{t+1} = o_t + delta vs the real o_{t+1}, teacher
+forced) and `reward`. The SSM state is reset where an episode starts (is_first), and a
+prediction across an episode boundary is not scored.
 """
 
 from __future__ import annotations
@@ -23,22 +23,11 @@ def ssm_loss(model: SSM, batch: Batch) -> LossOutput:
     actions = model.check_actions(batch.actions).to(model.device)
     rewards = batch.rewards.float().to(model.device)
     keep = 1.0 - batch.is_first.float().to(model.device)
-    e = model.encoder(obs)
-    _, e_next, reward = model.sequence(model.zero_state(obs.shape[0]), e, actions, keep)
+    _, predicted, reward = model.sequence(model.zero_state(obs.shape[0]), obs, actions, keep)
     # the prediction after step t is valid unless step t + 1 starts a new episode
     valid = keep[:, 1:]
     denom = valid.sum().clamp(min=1.0)
-    recon = F.mse_loss(model.decoder(e), obs)
-    next_obs = ((model.decoder(e_next[:, :-1]) - obs[:, 1:]).square().mean(-1) * valid).sum()
-    next_obs = next_obs / denom
-    latent = ((e_next[:, :-1] - e[:, 1:].detach()).square().mean(-1) * valid).sum() / denom
+    next_obs = ((predicted[:, :-1] - obs[:, 1:]).square().mean(-1) * valid).sum() / denom
     reward_loss = F.mse_loss(reward, rewards)
-    total = (
-        c.recon_coef * recon
-        + c.next_obs_coef * next_obs
-        + c.latent_coef * latent
-        + c.reward_coef * reward_loss
-    )
-    return LossOutput(
-        total, {"recon": recon, "next_obs": next_obs, "latent": latent, "reward": reward_loss}
-    )
+    total = c.next_obs_coef * next_obs + c.reward_coef * reward_loss
+    return LossOutput(total, {"next_obs": next_obs, "reward": reward_loss})

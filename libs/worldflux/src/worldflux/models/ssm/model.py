@@ -1,17 +1,19 @@
-"""The SSM world model: diagonal state-space latent dynamics (S4D) over observation
-embeddings and actions.
+"""The SSM world model: diagonal state-space latent dynamics (S4D) over observations and
+actions.
 
-Each step's input is [e_t, a_t] (e_t the embedding of observation t, a_t the action taken after
-it); a stack of S4D blocks turns the inputs so far into features x_t, from which heads predict
-the next embedding e_{t+1} (as a change of e_t), the reward r_t and (through the decoder)
-the next observation.
+Each step's input is [embed(o_t), a_t] (a_t the action taken after o_t); a stack of S4D blocks
+turns the inputs so far into features x_t, from which heads predict the next observation as a
+change of the current one, o_{t+1} = o_t + delta(x_t), and the reward r_t. The delta head's last
+layer starts at zero, so an untrained model is the copy-last predictor and training learns the
+correction (a residual to the last observation: decoding a learned embedding instead left the
+one-step error dominated by the decoder's reconstruction error, above copy-last's).
 Training runs the whole sequence with the blocks' parallel scan (teacher forcing: real
-embeddings as inputs); imagination steps the same blocks recurrently and feeds each predicted
-embedding back as the next input. Both evaluations agree (model_test.py).
+observations as inputs); imagination steps the same blocks recurrently and feeds each predicted
+observation back as the next input. Both evaluations agree (model_test.py).
 
 A latent state is the SSM states of every layer ("h", [L, H, N], real view of the complex
-modes) and the current observation embedding ("e", [E]): encode starts from zero SSM state,
-observe advances it with the real observation.
+modes) and the current observation ("obs", [D], the goal latent): encode starts from zero SSM
+state, observe advances it with the real observation.
 """
 
 from __future__ import annotations
@@ -55,13 +57,14 @@ class SSM(WorldModel):
         c = config
         obs_dim, act = c.obs_shape[0], self.action_spec.embed_dim
         self.encoder = mlp(obs_dim, c.hidden, c.embed_dim)
-        self.decoder = mlp(c.embed_dim, c.hidden, obs_dim)
         self.input = nn.Linear(c.embed_dim + act, c.d_model)
         self.blocks = nn.ModuleList(
             SSMBlock(c.d_model, c.state_size, c.dt_min, c.dt_max) for _ in range(c.num_layers)
         )
         self.norm = nn.LayerNorm(c.d_model)
-        self.next_embed = mlp(c.d_model, c.hidden, c.embed_dim)
+        self.delta = mlp(c.d_model, c.hidden, obs_dim)
+        nn.init.zeros_(self.delta[-1].weight)  # start as copy-last
+        nn.init.zeros_(self.delta[-1].bias)
         self.reward_head = mlp(c.d_model, c.hidden, 1)
 
     # -- contract ------------------------------------------------------------------------
@@ -73,9 +76,9 @@ class SSM(WorldModel):
             family=self.family,
             observation=c.observation_spec(),
             action=self.action_spec,
-            latent={"h": (c.num_layers, c.d_model, c.state_size), "e": (c.embed_dim,)},
+            latent={"h": (c.num_layers, c.d_model, c.state_size), "obs": tuple(c.obs_shape)},
             has_reward=True,
-            goal_latent="e",
+            goal_latent="obs",
         )
 
     def optimizer_spec(self) -> OptimizerSpec:
@@ -83,35 +86,35 @@ class SSM(WorldModel):
 
     # -- the two evaluations of the dynamics -----------------------------------------------
     def step(
-        self, h: torch.Tensor, e: torch.Tensor, action: torch.Tensor
+        self, h: torch.Tensor, obs: torch.Tensor, action: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Recurrent: SSM states [B, L, H, N], embedding [B, E], action [B, A] ->
-        (next states, predicted next embedding [B, E], reward [B])."""
-        x = self.input(torch.cat([e, action], -1))
+        """Recurrent: SSM states [B, L, H, N], observation [B, D], action [B, A] ->
+        (next states, predicted next observation [B, D], reward [B])."""
+        x = self.input(torch.cat([self.encoder(obs), action], -1))
         states = []
         for i, block in enumerate(self.blocks):
             x, s = block.step(x, h[:, i])
             states.append(s)
         x = self.norm(x)
-        return torch.stack(states, 1), e + self.next_embed(x), self.reward_head(x).squeeze(-1)
+        return torch.stack(states, 1), obs + self.delta(x), self.reward_head(x).squeeze(-1)
 
     def sequence(
         self,
         h: torch.Tensor,
-        e: torch.Tensor,
+        obs: torch.Tensor,
         actions: torch.Tensor,
         keep: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Parallel scan (teacher forcing): states [B, L, H, N], embeddings [B, T, E], actions
-        [B, T, A] -> (states after each step [B, T, L, H, N], predicted next embeddings
-        [B, T, E], rewards [B, T])."""
-        x = self.input(torch.cat([e, actions], -1))
+        """Parallel scan (teacher forcing): states [B, L, H, N], observations [B, T, D],
+        actions [B, T, A] -> (states after each step [B, T, L, H, N], predicted next
+        observations [B, T, D], rewards [B, T])."""
+        x = self.input(torch.cat([self.encoder(obs), actions], -1))
         states = []
         for i, block in enumerate(self.blocks):
             x, s = block.parallel(x, h[:, i], keep)
             states.append(s)
         x = self.norm(x)
-        return torch.stack(states, 2), e + self.next_embed(x), self.reward_head(x).squeeze(-1)
+        return torch.stack(states, 2), obs + self.delta(x), self.reward_head(x).squeeze(-1)
 
     def zero_state(self, batch: int) -> torch.Tensor:
         c = self.config
@@ -120,31 +123,34 @@ class SSM(WorldModel):
     # -- the world-model interface -------------------------------------------------------
     def _unpack(self, state: LatentState) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
-        h, e = state["h"].to(self.device).float(), state["e"].to(self.device).float()
+        h, obs = state["h"].to(self.device).float(), state["obs"].to(self.device).float()
         b = h.shape[0]
         if tuple(h.shape) != (b, c.num_layers, c.d_model, c.state_size):
             raise ContractError(
                 f"LatentState 'h' must be [B, {c.num_layers}, {c.d_model}, {c.state_size}], "
                 f"got {list(h.shape)}"
             )
-        if tuple(e.shape) != (b, c.embed_dim):
-            raise ContractError(f"LatentState 'e' must be [B, {c.embed_dim}], got {list(e.shape)}")
-        return h, e
+        if tuple(obs.shape) != (b, *c.obs_shape):
+            raise ContractError(
+                f"LatentState 'obs' must be [B, {', '.join(map(str, c.obs_shape))}], "
+                f"got {list(obs.shape)}"
+            )
+        return h, obs
 
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
         del condition
         obs = self.check_obs(obs).to(self.device)
-        return LatentState({"h": self.zero_state(obs.shape[0]), "e": self.encoder(obs)})
+        return LatentState({"h": self.zero_state(obs.shape[0]), "obs": obs})
 
     def observe(self, state: LatentState, action: torch.Tensor, obs: torch.Tensor) -> LatentState:
-        h, e = self._unpack(state)
+        h, current = self._unpack(state)
         a = self.check_actions(action, leading=1).to(self.device)
-        h, _, _ = self.step(h, e, a)
-        return LatentState({"h": h, "e": self.encoder(self.check_obs(obs).to(self.device))})
+        h, _, _ = self.step(h, current, a)
+        return LatentState({"h": h, "obs": self.check_obs(obs).to(self.device)})
 
     def decode(self, state: LatentState) -> torch.Tensor:
-        """Observations [..., D] from embeddings "e" [..., E] (states or rollout latents)."""
-        return self.decoder(state["e"].to(self.device).float())
+        """Observations [..., D]: the latent's "obs" (states or rollout latents)."""
+        return state["obs"].to(self.device).float()
 
     def rollout(
         self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None
@@ -153,15 +159,16 @@ class SSM(WorldModel):
         acts = self.check_actions(actions).to(self.device)
         if acts.shape[1] < 1:
             raise ContractError("rollout needs a horizon of at least 1 step")
-        h, e = self._unpack(self.expand_state(state, acts.shape[0]))
-        hs, es, rewards = [], [], []
+        h, obs = self._unpack(self.expand_state(state, acts.shape[0]))
+        hs, observations, rewards = [], [], []
         for t in range(acts.shape[1]):
-            h, e, r = self.step(h, e, acts[:, t])
+            h, obs, r = self.step(h, obs, acts[:, t])
             hs.append(h)
-            es.append(e)
+            observations.append(obs)
             rewards.append(r)
         return Rollout(
-            {"h": torch.stack(hs, 1), "e": torch.stack(es, 1)}, rewards=torch.stack(rewards, 1)
+            {"h": torch.stack(hs, 1), "obs": torch.stack(observations, 1)},
+            rewards=torch.stack(rewards, 1),
         )
 
     def loss(self, batch: Batch) -> LossOutput:

@@ -1,5 +1,7 @@
 """A short Trainer run on the bundled pendulum: held-out next-observation and reward errors fall
-well below where they start; and imagined observations beat the mean-observation baseline."""
+well below where they start; and imagined observations beat both the mean-observation and the
+copy-last baselines at every step of a 4-step open-loop rollout (an untrained model is
+copy-last exactly, so beating it is what training added)."""
 
 import math
 
@@ -23,8 +25,7 @@ def test_training_on_pendulum_improves_held_out_prediction() -> None:
     assert after["next_obs"] < 0.3 * before["next_obs"], (before, after)
     assert after["reward"] < 0.3 * before["reward"], (before, after)
 
-    # open-loop imagination (the recurrent path) 4 steps ahead: under half the error of the
-    # training-mean observation
+    # open-loop imagination (the recurrent path) 4 steps ahead
     batch = heldout.sample(64, 8, torch.Generator().manual_seed(1))
     model.eval()
     with torch.no_grad():
@@ -39,5 +40,5 @@ def test_training_on_pendulum_improves_held_out_prediction() -> None:
     mean = train.sample(256, 8, torch.Generator().manual_seed(2)).obs.mean((0, 1))
     mean_err = (mean - target).square().mean((0, 2))
     print("imagined / copy-last / mean MSE per step:", model_err, copy_err, mean_err)
-    # (after 150 steps it does not yet beat copy-last: see the docs page)
     assert bool((model_err < 0.5 * mean_err).all()), (model_err, mean_err)
+    assert bool((model_err < 0.5 * copy_err).all()), (model_err, copy_err)
