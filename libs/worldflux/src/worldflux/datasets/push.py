@@ -1,14 +1,14 @@
 """Procedural video clips where content fills the frame and the action moves it by a patch.
 
-Each clip is a smooth random colour field (a few low-frequency waves per channel, redrawn per
-clip, static within it) with a white square on top that the 2-D action drives directly:
+Each clip is a random mosaic (coloured rectangles of 10-24 px, redrawn per clip, static within
+it) with a white square on top that the 2-D action drives directly:
 `position += STEP * action` (up to STEP pixels per axis per step), clamped to the frame.
 
 Why this world, next to `video` (balls on black): for joint-embedding families the held-out
 gate compares the predictor with the target encoder fed another clip's content at the masked
 positions. On mostly-black frames that baseline is nearly exact, so nothing can beat it; here
-every patch differs between clips, and a masked patch is predictable from its neighbours
-(the field is smooth), so the gate measures what the predictor infers. For the
+every patch differs between clips, and a masked patch is often predictable from its
+neighbours (a rectangle continues), so the gate measures what the predictor infers. For the
 action-conditioned family a push moves the square by up to 1.25 ci patches (8 px) per step,
 so the actions visibly decide the next frame. Frames are uint8 [3, 48, 48].
 """
@@ -27,24 +27,22 @@ CLIP_STEPS = 32  # transitions per clip (33 frames)
 CLIPS = {"train": 96, "heldout": 24}
 SIDE = 12.0  # the square's side in pixels
 STEP = 10.0  # pixels per unit action per step
-WAVES = 2  # cosine waves per channel of the background
-MAX_CYCLES = 1  # the waves: at most one cycle across the frame along each axis
+RECTS = 10  # coloured rectangles on the background, each 10-24 px a side
 LOW, HIGH = 0.0, FRAME - SIDE  # the square's top-left corner stays in [LOW, HIGH]
 
 
 def background(rng: np.random.Generator) -> np.ndarray:
-    """A smooth colour field float32 [3, FRAME, FRAME] in [0.1, 0.9]."""
-    grid = (np.arange(FRAME, dtype=np.float32) + 0.5) / FRAME
-    field = np.full((3, FRAME, FRAME), 0.5, np.float32)
-    for channel in range(3):
-        for _ in range(WAVES):
-            fx, fy = 0, 0
-            while fx == 0 and fy == 0:
-                fx, fy = rng.integers(-MAX_CYCLES, MAX_CYCLES + 1, 2)
-            phase = rng.uniform(0, 2 * np.pi)
-            wave = np.cos(2 * np.pi * (fx * grid[None, :] + fy * grid[:, None]) + phase)
-            field[channel] += (0.4 / WAVES) * wave.astype(np.float32)
-    return np.clip(field, 0.1, 0.9)
+    """A random mosaic float32 [3, FRAME, FRAME] in [0.1, 0.85]: a plain colour under RECTS
+    overlapping rectangles of random colours. Its content is local (no few numbers describe
+    the frame, as a smooth field's would) yet a rectangle cut by a mask can be continued from
+    its visible part; it never reaches the square's white."""
+    field = np.empty((3, FRAME, FRAME), np.float32)
+    field[:] = rng.uniform(0.1, 0.85, (3, 1, 1))
+    for _ in range(RECTS):
+        w, h = rng.integers(10, 25, 2)
+        x, y = rng.integers(-w // 2, FRAME - w // 2), rng.integers(-h // 2, FRAME - h // 2)
+        field[:, max(y, 0) : y + h, max(x, 0) : x + w] = rng.uniform(0.1, 0.85, (3, 1, 1))
+    return field
 
 
 def move(position: np.ndarray, action: np.ndarray) -> np.ndarray:

@@ -118,13 +118,14 @@ for _info in (
     ),
     DatasetInfo(
         "push",
-        "procedural clips filling the frame: a smooth random colour field with a white square "
-        "the 2-D action moves by up to 10 px a step, frames [3, 48, 48]",
+        "procedural clips filling the frame: a mosaic of coloured rectangles with a white "
+        "square the 2-D action moves by up to 10 px a step, frames [3, 48, 48]",
         push.push_clips,
         (3, push.FRAME, push.FRAME),
         2,
         "continuous",
         "video",
+        version=2,  # a rectangle mosaic instead of a smooth field
     ),
     DatasetInfo(
         "tokens",

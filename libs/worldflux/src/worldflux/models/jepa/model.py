@@ -41,24 +41,38 @@ HELDOUT_MASK_SEED = 20_240_612  # masks of predict_targets: the same for every e
 CONTEXT_DRAWS = 16
 
 
+def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random permutation of range(n) with no fixed point (n >= 2): a cyclic shift of a
+    random order, so no clip is ever filled with its own content."""
+    if n < 2:
+        raise ContractError("the context baseline needs a batch of at least 2 clips")
+    order = torch.randperm(n, generator=generator)
+    perm = torch.empty_like(order)
+    perm[order] = order.roll(1)
+    return perm
+
+
 @torch.no_grad()
 def context_baseline(
     encoder: Encoder, clips: torch.Tensor, masks: Masks, generator: torch.Generator
 ) -> torch.Tensor:
-    """[B * S * Nt, D]: the layer-normalised features of `encoder` at each target set's tokens,
-    with those tokens' inputs replaced by the same positions of other clips of the batch
-    (a random permutation per draw), averaged over CONTEXT_DRAWS draws."""
+    """[B * S * Nt, D]: the layer-normalised features of `encoder` at each target set's tokens
+    when it sees exactly what the predictor sees: the context tokens, with every other token's
+    input (the targets and whatever else is outside the context) taken from the same positions
+    of other clips of the batch (a random derangement per draw), averaged over CONTEXT_DRAWS
+    draws. (I-JEPA predicts each target block from a context that excludes all four blocks:
+    hiding only the block being scored would show this baseline the other three.)"""
     tokens = encoder.tokens(clips)
     b, sets = masks.targets.shape[:2]
     index = masks.targets.flatten(0, 1)  # [B * S, Nt]
-    hidden = torch.zeros(b * sets, tokens.shape[1], 1, dtype=torch.bool, device=tokens.device)
-    hidden.scatter_(1, index.unsqueeze(-1), True)
+    visible = torch.zeros(b, tokens.shape[1], 1, dtype=torch.bool, device=tokens.device)
+    visible.scatter_(1, masks.context.unsqueeze(-1), True)
+    visible = visible.repeat_interleave(sets, 0)
     own = tokens.repeat_interleave(sets, 0)
     total = torch.zeros(index.shape[0], index.shape[1], tokens.shape[-1], device=tokens.device)
     for _ in range(CONTEXT_DRAWS):
-        perm = torch.randperm(b, generator=generator).to(tokens.device)
-        other = tokens[perm].repeat_interleave(sets, 0)
-        h = encoder(clips, tokens=torch.where(hidden, other, own))
+        other = tokens[derangement(b, generator).to(tokens.device)].repeat_interleave(sets, 0)
+        h = encoder(clips, tokens=torch.where(visible, own, other))
         total += gather_tokens(F.layer_norm(h, (h.shape[-1],)), index)
     return (total / CONTEXT_DRAWS).flatten(0, 1)
 
@@ -193,10 +207,11 @@ class JEPA(WorldModel):
         The frame obs[:, c + 1] is masked with fixed masks. Returns, each [M, D] over all
         target tokens: `predicted` (the predictor, from the context block), `target` (the
         layer-normalised target features) and `context`, what the context alone says about
-        the same position: the target encoder's feature there with the target tokens' content
-        taken from other samples of the batch, averaged over CONTEXT_DRAWS draws. (The target
-        encoder attends over the whole frame, so part of a target feature is the context's:
-        a predictor must beat this to show it predicts the target's own content.)
+        the same position: the target encoder's feature there with every token outside the
+        context taken from other samples of the batch, averaged over CONTEXT_DRAWS draws (see
+        context_baseline). (The target encoder attends over the whole frame, so part of a
+        target feature is the context's: a predictor must beat this to show it predicts the
+        target's own content.)
         """
         del actions
         frames = obs[:, context_end + 1].unsqueeze(1).to(self.device).float()

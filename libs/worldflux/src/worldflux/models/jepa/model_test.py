@@ -112,3 +112,34 @@ def test_action_free_families_declare_no_actions_and_planners_refuse_them(model_
     planner = CEMPlanner(CEMConfig(horizon=2), objective=GoalDistanceObjective(metric="l1"))
     with pytest.raises(ContractError, match="takes none actions"):
         planner.plan(InProcessDynamics(m), b.obs[:, 0], ConditionPayload(goal=b.obs[:, 1]))
+
+
+def test_context_baseline_sees_only_the_context_of_the_clip_it_scores() -> None:
+    from worldflux.models.jepa.model import context_baseline, derangement
+
+    m = model((3, 32, 32)).eval()
+    frames = torch.rand(3, 1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    masks = m.sample_masks(3, torch.Generator().manual_seed(1))
+
+    def baseline(clips: torch.Tensor) -> torch.Tensor:
+        return context_baseline(m.target_encoder, clips, masks, torch.Generator().manual_seed(2))
+
+    per_clip = baseline(frames).reshape(3, -1)
+    # Clip 0's tokens outside its context (its targets and the rest) are never shown to it...
+    changed = frames.clone()
+    tokens = m.grid[-1]
+    hidden = torch.ones(tokens * m.grid[-2], dtype=torch.bool)
+    hidden[masks.context[0]] = False
+    patch = 32 // m.grid[-1]
+    for index in hidden.nonzero().flatten().tolist():
+        row, col = divmod(index, m.grid[-1])
+        changed[0, 0, :, row * patch : (row + 1) * patch, col * patch : (col + 1) * patch] = 0.5
+    again = baseline(changed).reshape(3, -1)
+    assert torch.equal(per_clip[0], again[0])
+    # ...but they fill the other clips' hidden tokens, and its context does reach it.
+    assert not torch.equal(per_clip[1:], again[1:])
+    context = frames.clone()
+    context[0] = 1.0 - context[0]
+    assert not torch.equal(per_clip[0], baseline(context).reshape(3, -1)[0])
+    perm = derangement(5, torch.Generator().manual_seed(3))
+    assert sorted(perm.tolist()) == list(range(5)) and (perm != torch.arange(5)).all()
