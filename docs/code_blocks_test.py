@@ -13,6 +13,7 @@ cannot rot (doc_blocks.py says how a block is classified):
 
 from __future__ import annotations
 
+import code
 import configparser
 import contextlib
 import json
@@ -70,6 +71,42 @@ def test_an_indented_fence_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "page.md").write_text("- a list\n\n  ```python\n  print(1)\n  ```\n")
     with pytest.raises(ValueError, match="indented or unclosed"):
         blocks("page.md", root=tmp_path)
+
+
+class ParseOnly(code.InteractiveConsole):
+    """The plain `python` REPL's reading of pasted lines, without running them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: str | None = None
+
+    def runcode(self, code: object) -> None:
+        pass
+
+    def showsyntaxerror(self, filename: str | None = None, **kwargs: object) -> None:
+        self.failed = str(sys.exc_info()[1])
+
+
+def paste_problem(block: Block) -> str | None:
+    """Why pasting the block into the plain REPL fails (a blank line inside a class or function
+    body ends it there; a dedented line right after an indented block needs a blank line)."""
+    console = ParseOnly()
+    for number, line in enumerate([*block.code.splitlines(), ""], block.line):
+        console.push(line)
+        if console.failed:
+            return f"{block.page}:{number}: pasted into python, {console.failed}"
+    return None
+
+
+PASTED = [
+    b for page in PAGES for b in blocks(page) if b.lang == "python" and not b.file and not b.note
+]
+
+
+@pytest.mark.parametrize("block", PASTED, ids=[b.where for b in PASTED])
+def test_python_blocks_paste_into_the_plain_repl(block: Block) -> None:
+    # The pages tell readers to paste the blocks, in order, into one Python session.
+    assert paste_problem(block) is None, paste_problem(block)
 
 
 @pytest.fixture(scope="module")

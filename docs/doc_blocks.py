@@ -106,8 +106,10 @@ def problem(block: Block) -> str | None:
 def steps(page: str) -> list[dict[str, object]]:
     """What the child runs for one page, in page order: files first, then python and shell."""
     found = blocks(page)
-    files = [{"kind": "file", "path": b.file, "code": b.code} for b in found if b.file]
-    runs = [
+    files: list[dict[str, object]] = [
+        {"kind": "file", "path": b.file, "code": b.code} for b in found if b.file
+    ]
+    runs: list[dict[str, object]] = [
         {"kind": RUN[b.lang], "where": b.where, "line": b.line, "code": b.code}
         for b in found
         if not b.file and b.not_run_reason is None and b.lang in RUN
