@@ -15,8 +15,11 @@ current directory. Tracebacks name the page and its line numbers.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -136,5 +139,17 @@ def run_steps(plan: list[dict[str, object]]) -> None:
                 raise SystemExit(f"shell block at {step['where']} exited {done.returncode}")
 
 
+def end_group_with_parent() -> None:
+    """In the page's process (a session leader, see code_blocks_test): when the test process dies
+    (a cancelled or timed-out run), end every process the page started, servers included."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os.killpg(0, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
 if __name__ == "__main__":
+    end_group_with_parent()
     run_steps(json.loads(Path(sys.argv[1]).read_text("utf-8")))
