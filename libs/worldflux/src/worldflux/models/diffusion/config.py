@@ -20,7 +20,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "ci": {
         "channels": (16, 16),
         "blocks_per_level": 1,
-        "mlp_width": 128,
+        "mlp_width": 256,  # 128 trained less reliably: seed CV 11.3% vs 9.1% (5 seeds)
         "mlp_layers": 3,
         "head_width": 64,
     },
@@ -86,6 +86,9 @@ class DiffusionConfig(WorldModelConfig):
     lr: float = 1e-4
     weight_decay: float = 1e-2
     grad_clip_norm: float = 1.0
+    # Evaluation and imagination use an exponential moving average of the denoiser's weights
+    # (EDM, DiT); 0 turns it off (DIAMOND's official trainer keeps none).
+    ema_decay: float = 0.999
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -99,6 +102,8 @@ class DiffusionConfig(WorldModelConfig):
         for name in ("sigma_data", "sigma_min_train", "sampler_sigma_min", "rho", "lr"):
             if not getattr(self, name) > 0:
                 raise ContractError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ContractError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.sigma_min_train < self.sigma_max_train:
             raise ContractError("need sigma_min_train < sigma_max_train")
         if not self.sampler_sigma_min < self.sampler_sigma_max:

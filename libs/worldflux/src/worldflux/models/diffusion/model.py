@@ -12,6 +12,7 @@ no actions, as training pads the start of a window.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -55,6 +56,10 @@ class Diffusion(WorldModel):
             self.denoiser = MLPDenoiser(
                 c.obs_shape[0], c.cond_frames, act, c.mlp_width, c.mlp_layers, c.cond_dim
             )
+        # The averaged copy is not trained (no gradients, so not in the optimizer) but saved.
+        self.denoiser_ema: UNet | MLPDenoiser | None = None
+        if c.ema_decay > 0:
+            self.denoiser_ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.head = RewardEndHead(c.obs_shape, act, c.head_width)
         shape = c.obs_shape if not c.is_image else (1,)
         self.register_buffer("obs_mean", torch.full(shape, 0.5 if c.is_image else 0.0))
@@ -123,9 +128,13 @@ class Diffusion(WorldModel):
     def raw_output(
         self, noisy: torch.Tensor, sigma: torch.Tensor, frames: torch.Tensor, actions: torch.Tensor
     ) -> torch.Tensor:
-        """F(c_in x, c_noise | frames / sigma_data, actions): the network before the skip."""
+        """F(c_in x, c_noise | frames / sigma_data, actions): the network before the skip.
+        Training uses the online weights; evaluation and imagination their moving average."""
         cs = conditioners(sigma, self.config.sigma_data, self.offset_noise())
-        return self.denoiser(
+        net = self.denoiser
+        if not self.training and self.denoiser_ema is not None:
+            net = self.denoiser_ema
+        return net(
             self._bcast(cs.c_in) * noisy, cs.c_noise, frames / self.config.sigma_data, actions
         )
 
@@ -241,6 +250,21 @@ class Diffusion(WorldModel):
     # -- training --------------------------------------------------------------------------
     def loss(self, batch: Batch) -> LossOutput:
         return diffusion_loss(self, batch)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> None:
+        """Move the averaged denoiser towards the online one. The decay ramps up from 0.1
+        ((1 + step) / (10 + step)) so that a short run's average is not dominated by the
+        initial weights."""
+        if self.denoiser_ema is None:
+            return
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for avg, online in zip(
+            self.denoiser_ema.parameters(), self.denoiser.parameters(), strict=True
+        ):
+            avg.lerp_(online, 1.0 - decay)
+        for avg, online in zip(self.denoiser_ema.buffers(), self.denoiser.buffers(), strict=True):
+            avg.copy_(online)
 
     def denoiser_parameters(self) -> int:
         return sum(p.numel() for p in self.denoiser.parameters())

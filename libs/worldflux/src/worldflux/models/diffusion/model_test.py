@@ -9,6 +9,7 @@ import torch
 import worldflux.models.catalog  # noqa: F401  (registers the families)
 from worldflux.core import ContractError, LatentState, WorldModel, create_world_model
 from worldflux.models.diffusion import PAPER_BASE, SIZES, Diffusion, DiffusionConfig
+from worldflux.models.diffusion.edm import conditioners
 
 VECTOR = {"obs_shape": (3,), "action_dim": 1}
 PIXELS = {"obs_shape": (3, 16, 16), "action_dim": 2, "channels": (8, 8), "cond_dim": 16}
@@ -53,7 +54,8 @@ def test_rollout_is_repeatable_with_a_seed_and_depends_on_it(kwargs: dict) -> No
 
 
 def test_the_denoiser_is_conditioned_on_frames_and_actions() -> None:
-    m = model()
+    # ema_decay 0: evaluate the weights changed below, not their average
+    m = model(0, ema_decay=0.0, obs_shape=(3,), action_dim=1)
     for p in m.denoiser.out.parameters():  # the zero-initialised output layer hides everything
         torch.nn.init.normal_(p, std=0.1)
     x = torch.randn(2, 3)
@@ -63,6 +65,36 @@ def test_the_denoiser_is_conditioned_on_frames_and_actions() -> None:
     assert not torch.allclose(base, m.denoise(x, sigma, frames + 1, acts))
     assert not torch.allclose(base, m.denoise(x, sigma, frames, acts + 1))
     assert not torch.allclose(base, m.denoise(x, sigma * 2, frames, acts))
+
+
+def test_evaluation_uses_the_moving_average_of_the_trained_denoiser(tmp_path: Path) -> None:
+    m = model().train()
+    ema = m.denoiser_ema
+    assert ema is not None and not any(p.requires_grad for p in ema.parameters())
+    assert all(id(p) not in {id(q) for q in ema.parameters()} for g in m.parameter_groups()
+               for p in g["params"])  # fmt: skip
+    start = [p.clone() for p in m.denoiser.parameters()]
+    with torch.no_grad():
+        for p in m.denoiser.parameters():
+            p.add_(1.0)
+    m.after_optimizer_step(0)  # decay (1 + 0) / 10 = 0.1: 90% of the way to the online weights
+    for avg, online, old in zip(ema.parameters(), m.denoiser.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, old + 0.9)
+        assert not torch.equal(avg, online)
+    m.after_optimizer_step(10**6)  # the ramp is capped at ema_decay
+    for avg, old in zip(ema.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, old + 0.9 + 0.1 * (1 - m.config.ema_decay))
+    x, sigma = torch.randn(2, 3), torch.full((2,), 0.7)
+    frames, acts = torch.randn(2, 4, 3), torch.randn(2, 4, 1)
+    trained = m.raw_output(x, sigma, frames, acts)
+    m.eval()
+    averaged = m.raw_output(x, sigma, frames, acts)
+    cs = conditioners(sigma, m.config.sigma_data, 0.0)
+    by_hand = ema(cs.c_in[:, None] * x, cs.c_noise, frames / m.config.sigma_data, acts)
+    torch.testing.assert_close(averaged, by_hand)
+    assert not torch.allclose(trained, averaged)
+    again = WorldModel.from_pretrained(m.save_pretrained(tmp_path / "ckpt")).eval()
+    torch.testing.assert_close(again.raw_output(x, sigma, frames, acts), averaged)
 
 
 @pytest.mark.parametrize("kwargs", [VECTOR, PIXELS])
