@@ -1,0 +1,276 @@
+"""Learn to control a gymnasium environment online: act, collect, train, evaluate, checkpoint.
+
+    python examples/control.py --env Pendulum-v1 --model tdmpc2:1m --env-steps 15000
+    python examples/control.py --env CartPole-v1 --model dreamerv3:size1m --env-steps 50000
+    python examples/control.py --test                      # seconds: tdmpc2:ci, tiny MPPI
+    (with libs/worldflux/src and examples on PYTHONPATH, or ./pants run examples/control.py --)
+
+The agent plans with the planners registry ("auto": MPPI for continuous actions, categorical
+CEM for discrete ones) through InProcessDynamics around the model being trained (DreamerV3
+acting by its own actor is not wired yet: it plans like any family with a reward head).
+Writes under --output-dir:
+  episodes.csv   one row per finished training episode (env_step, return, length)
+  eval.csv       one row per evaluation (env_step, updates, mean_return, returns)
+  returns.png    training episode returns and evaluation means against env steps
+  tensorboard/   the same figures and the training losses (tensorboardX event files)
+  eval.gif       the frames of the last evaluation's first episode (rgb_array)
+  checkpoint/    the whole run state: start the same command again to resume it
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import worldflux.models.catalog  # noqa: F401  (registers the built-in families)
+from worldflux.agents import OnlineConfig, OnlineLoop
+from worldflux.core.atomic import atomic_write_bytes
+
+# A few dozen env steps at ci size with a tiny MPPI: the CI smoke run.
+TEST_SETTINGS: dict[str, Any] = {
+    "model": "tdmpc2:ci",
+    "env_steps": 48,
+    "seed_steps": 24,
+    "max_episode_steps": 12,
+    "batch_size": 8,
+    "eval_episodes": 1,
+    "eval_every": 24,
+    "num_samples": 16,
+    "iterations": 1,
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--test", action="store_true", help="a few dozen steps (CI smoke run)")
+    p.add_argument("--env", default="Pendulum-v1", help="gymnasium env id")
+    p.add_argument("--model", default="tdmpc2:1m", help="model id (family:size)")
+    p.add_argument("--env-steps", type=int, default=15_000, help="total env steps")
+    p.add_argument("--num-envs", type=int, default=1, help="sub-environments (SyncVectorEnv)")
+    p.add_argument("--seed-steps", type=int, default=1000, help="random actions first")
+    p.add_argument("--utd", type=float, default=1.0, help="updates per env step")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seq-len", type=int, default=0, help="default: 4 for tdmpc2, else 16")
+    p.add_argument(
+        "--discount", type=float, default=None, help="tdmpc2: default from episode length"
+    )
+    p.add_argument("--planner", default="auto", help="auto, mppi, cem, discrete-cem")
+    p.add_argument("--num-samples", type=int, default=0, help="planner samples (0: default)")
+    p.add_argument("--iterations", type=int, default=0, help="planner iterations (0: default)")
+    p.add_argument("--eval-every", type=int, default=0, help="env steps (0: env-steps / 10)")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--checkpoint-every", type=int, default=0, help="env steps (0: with evals)")
+    p.add_argument("--max-episode-steps", type=int, default=None, help="override the TimeLimit")
+    p.add_argument("--output-dir", default=None, help="default: runs/control-<env>-<model>")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--no-gif", action="store_true", help="skip the evaluation GIF")
+    args = p.parse_args(argv)
+    if args.test:
+        for key, value in TEST_SETTINGS.items():
+            setattr(args, key, value)
+    if args.env_steps < 1:
+        p.error("--env-steps must be >= 1")
+    if args.output_dir is None:
+        args.output_dir = f"runs/control-{args.env}-{args.model.replace(':', '-')}-s{args.seed}"
+    return args
+
+
+def online_config(args: argparse.Namespace) -> OnlineConfig:
+    family = args.model.split(":", 1)[0]
+    overrides: dict[str, Any] = {}
+    if family == "tdmpc2":
+        import gymnasium as gym
+
+        from worldflux.models.tdmpc2 import discount_for_episode_length
+
+        length = args.max_episode_steps or gym.spec(args.env).max_episode_steps or 1000
+        overrides["discount"] = args.discount or discount_for_episode_length(length)
+    elif args.discount:
+        overrides["discount"] = args.discount
+    planner: dict[str, Any] = {}
+    if args.num_samples:
+        planner["num_samples"] = args.num_samples
+        planner["num_elites"] = max(2, args.num_samples // 8)
+        if args.planner in ("auto", "mppi"):
+            planner["num_pi_trajs"] = max(1, args.num_samples // 20)
+    if args.iterations:
+        planner["iterations"] = args.iterations
+    eval_every = args.eval_every or max(1, args.env_steps // 10)
+    return OnlineConfig(
+        env_id=args.env,
+        model=args.model,
+        model_overrides=overrides,
+        planner=args.planner,
+        planner_settings=planner,
+        num_envs=args.num_envs,
+        total_env_steps=args.env_steps,
+        seed_steps=args.seed_steps,
+        utd_ratio=args.utd,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len or (4 if family == "tdmpc2" else 16),
+        eval_every=eval_every,
+        eval_episodes=args.eval_episodes,
+        checkpoint_every=args.checkpoint_every or eval_every,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        threads=args.threads,
+        max_episode_steps=args.max_episode_steps,
+    )
+
+
+# -- outputs ---------------------------------------------------------------------------------
+def write_csvs(loop: OnlineLoop, out: Path) -> None:
+    """Rewritten whole from the loop's state, so a resumed run's files never hold rows twice."""
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["env_step", "return", "length"])
+    writer.writerows([e.env_step, f"{e.ret:.4f}", e.length] for e in loop.episodes)
+    atomic_write_bytes(out / "episodes.csv", rows.getvalue().encode())
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["env_step", "updates", "mean_return", "returns"])
+    for e in loop.eval_history:
+        returns = " ".join(f"{r:.2f}" for r in e["returns"])
+        writer.writerow([e["env_step"], e["updates"], f"{e['mean_return']:.4f}", returns])
+    atomic_write_bytes(out / "eval.csv", rows.getvalue().encode())
+
+
+def write_plot(loop: OnlineLoop, out: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if loop.episodes:
+        ax.plot(
+            [e.env_step for e in loop.episodes],
+            [e.ret for e in loop.episodes],
+            ".",
+            alpha=0.4,
+            label="training episode",
+        )
+    if loop.eval_history:
+        ax.plot(
+            [e["env_step"] for e in loop.eval_history],
+            [e["mean_return"] for e in loop.eval_history],
+            "o-",
+            label="evaluation mean",
+        )
+    ax.axvline(loop.config.seed_steps, color="grey", ls=":", label="end of random seeding")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = out / "returns.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_gif(frames: list[np.ndarray], path: Path, every: int = 2, fps: int = 25) -> Path:
+    """rgb_array frames to an animated GIF with PIL (no video codec needed)."""
+    from PIL import Image  # pants: no-infer-dep (Pillow comes with matplotlib)
+
+    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames[::every]]
+    if not images:
+        raise ValueError("no frames to write")
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0
+    )
+    return path
+
+
+class TensorBoardLog:
+    """Episode returns, evaluations and training losses as tensorboardX scalars."""
+
+    def __init__(self, out: Path, loop: OnlineLoop) -> None:
+        from tensorboardX import SummaryWriter
+
+        resume = loop.env_steps
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=resume or None)
+        self.episodes = len(loop.episodes)
+        self.evals = len(loop.eval_history)
+        self.metrics = len(loop.train_metrics)
+
+    def update(self, loop: OnlineLoop) -> None:
+        for e in loop.episodes[self.episodes :]:
+            self.writer.add_scalar("episode/return", e.ret, e.env_step)
+        for evaluation in loop.eval_history[self.evals :]:
+            self.writer.add_scalar(
+                "eval/mean_return", evaluation["mean_return"], evaluation["env_step"]
+            )
+        for m in loop.train_metrics[self.metrics :][::10]:
+            for key in ("total", "consistency", "reward", "value", "pi", "grad_norm"):
+                if key in m:
+                    self.writer.add_scalar(f"train/{key}", m[key], int(m["env_step"]))
+        self.episodes, self.evals = len(loop.episodes), len(loop.eval_history)
+        self.metrics = len(loop.train_metrics)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = online_config(args)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    loop = OnlineLoop(config)
+    title = f"{args.model} on {args.env} (seed {args.seed})"
+    if loop.resumed:
+        print(f"# resumed {out} at env step {loop.env_steps} ({loop.updates} updates)")
+    board = TensorBoardLog(out, loop)
+    try:
+        while loop.env_steps < config.total_env_steps:
+            evals = len(loop.eval_history)
+            loop.step()
+            if len(loop.eval_history) != evals:
+                last = loop.eval_history[-1]
+                print(
+                    f"env step {last['env_step']:>7}  updates {last['updates']:>7}  "
+                    f"eval mean return {last['mean_return']:9.1f}  "
+                    f"episodes {len(loop.episodes)}",
+                    flush=True,
+                )
+                write_csvs(loop, out)
+                write_plot(loop, out, title)
+                board.update(loop)
+        result = loop.run()  # the final evaluation and checkpoint
+        final = loop.eval_history[-1] if loop.eval_history else None
+        gif = None
+        if not args.no_gif:
+            frames = loop.evaluate(episodes=1, record_frames=True)["frames"]
+            gif = write_gif(frames, out / "eval.gif")
+        write_csvs(loop, out)
+        plot = write_plot(loop, out, title)
+        board.update(loop)
+    finally:
+        board.close()
+        loop.close()
+    seconds = result["seconds"]
+    print(
+        f"# {loop.env_steps} env steps, {loop.updates} updates, {len(loop.episodes)} episodes; "
+        f"final eval mean return {final['mean_return'] if final else float('nan'):.1f}"
+    )
+    print("# seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    print(f"# wrote {plot}, {out / 'episodes.csv'}, {out / 'eval.csv'}, {out / 'tensorboard'}")
+    if gif is not None:
+        print(f"# wrote {gif}")
+    return {**result, "output_dir": str(out), "plot": str(plot), "gif": str(gif) if gif else None}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

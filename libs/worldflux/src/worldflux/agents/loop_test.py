@@ -1,0 +1,128 @@
+"""The online loop's mechanics on Pendulum-v1 with tdmpc2:ci and a cheap MPPI: the buffer
+fills with whole episodes, updates follow the UTD ratio exactly, evaluation records returns,
+and a run killed after a checkpoint resumes at the same env step and takes the same actions
+as the run that was never interrupted."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import worldflux.models.catalog  # noqa: F401  (the built-in families, for create_world_model)
+from worldflux.agents import OnlineConfig, OnlineLoop
+from worldflux.core import CheckpointError, ContractError
+
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
+
+EPISODE = 30
+
+
+def _config(**changes) -> OnlineConfig:
+    settings: dict[str, Any] = dict(
+        env_id="Pendulum-v1",
+        model="tdmpc2:ci",
+        planner="mppi",
+        planner_settings=dict(num_samples=24, num_elites=6, num_pi_trajs=4, iterations=2),
+        num_envs=2,
+        total_env_steps=140,
+        seed_steps=60,
+        utd_ratio=0.5,
+        batch_size=8,
+        seq_len=4,
+        eval_episodes=1,
+        max_episode_steps=EPISODE,
+        seed=3,
+    )
+    settings.update(changes)
+    return OnlineConfig(**settings)
+
+
+def _run_recording(loop: OnlineLoop, until: int | None = None) -> list[tuple[int, int, np.ndarray]]:
+    """(env steps, updates, actions taken) after every vector step."""
+    taken = []
+    original = loop.next_actions
+
+    def record() -> np.ndarray:
+        actions = original()
+        taken.append(actions.copy())
+        return actions
+
+    loop.next_actions = record  # type: ignore[method-assign]
+    target = loop.config.total_env_steps if until is None else until
+    steps = []
+    while loop.env_steps < target:
+        loop.step()
+        steps.append((loop.env_steps, loop.updates, taken[-1]))
+    return steps
+
+
+def test_buffer_fills_updates_follow_the_ratio_and_evaluation_records_returns() -> None:
+    cfg = _config()
+    loop = OnlineLoop(cfg)
+    try:
+        steps = _run_recording(loop)
+        for env_steps, updates, _ in steps:
+            # Every optimizer step owed is taken at once: the buffer holds whole episodes of
+            # both envs by the end of seeding (2 x 30 steps = 60 env steps).
+            assert updates == int(cfg.utd_ratio * max(0, env_steps - cfg.seed_steps))
+        assert loop.updates == 40 and loop.trainer.step == len(loop.train_metrics) == 40
+        # 140 env steps over 2 envs = 70 each: 2 whole episodes of 30 steps (31 rows each)
+        # per env in the buffer, the third still pending.
+        assert len(loop.episodes) == 4 and [e.length for e in loop.episodes] == [EPISODE] * 4
+        assert len(loop.replay) == 4 * (EPISODE + 1) and loop.replay.is_first.sum() == 4
+        assert [len(p) for p in loop._pending] == [10, 10]
+        assert all(np.isfinite(m["total"]) for m in loop.train_metrics)
+        result = loop.run()  # at the target already: only the final evaluation
+        (evaluation,) = result["eval"]
+        assert evaluation["env_step"] == 140 and len(evaluation["returns"]) == 1
+        assert (
+            evaluation["returns"][0] < 0 and evaluation["mean_return"] == evaluation["returns"][0]
+        )
+        # Evaluation episodes are reproducible and leave training untouched.
+        assert loop.evaluate()["returns"] == evaluation["returns"]
+    finally:
+        loop.close()
+
+
+def test_a_killed_run_resumes_and_repeats_the_uninterrupted_actions(tmp_path: Path) -> None:
+    # Uninterrupted reference run.
+    reference = OnlineLoop(_config())
+    try:
+        expected = _run_recording(reference)
+        expected_weights = {k: v.clone() for k, v in reference.model.state_dict().items()}
+    finally:
+        reference.close()
+    # A run that checkpoints at 100 env steps (mid-episode, planning with a warm start, after
+    # 20 updates) and is then dropped, as a killed process would be.
+    out = str(tmp_path / "run")
+    first = OnlineLoop(_config(output_dir=out, checkpoint_every=100))
+    try:
+        _run_recording(first, until=110)  # went on past the checkpoint before "dying"
+    finally:
+        first.close()
+    resumed = OnlineLoop(_config(output_dir=out, checkpoint_every=100))
+    try:
+        assert resumed.resumed and resumed.env_steps == 100 and resumed.updates == 20
+        after = _run_recording(resumed)
+        tail = [s for s in expected if s[0] > 100]
+        assert [(s, u) for s, u, _ in after] == [(s, u) for s, u, _ in tail]
+        for (_, _, got), (_, _, want) in zip(after, tail, strict=True):
+            np.testing.assert_array_equal(got, want)
+        for name, value in resumed.model.state_dict().items():
+            torch.testing.assert_close(value, expected_weights[name], rtol=0, atol=0)
+    finally:
+        resumed.close()
+    # Another run's settings cannot continue this checkpoint.
+    with pytest.raises(CheckpointError, match="seed"):
+        OnlineLoop(_config(output_dir=out, seed=4))
+
+
+def test_unsupported_env_spaces_and_bad_settings_fail_up_front() -> None:
+    with pytest.raises(ContractError, match="unsupported observation space Tuple"):
+        OnlineLoop(_config(env_id="Blackjack-v1"))
+    with pytest.raises(ContractError, match="utd_ratio"):
+        _config(utd_ratio=0)
+    with pytest.raises(ContractError, match="num_envs"):
+        _config(num_envs=0)
