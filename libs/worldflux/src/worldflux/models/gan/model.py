@@ -3,7 +3,8 @@ discriminator, trained by alternating updates of two optimizers.
 
 The generator (networks.Generator) keeps a GRU summary h of the history; from h, the current
 observation and a noise vector it predicts the next observation (as a change) and the reward.
-The discriminator (networks.Discriminator) judges (o_t, a_t, o_{t+1}) transitions. Its
+The discriminator (networks.Discriminator, spectrally normalised) judges o_{t+1} given the history
+summary, o_t and a_t. Its
 parameters form their own parameter group naming the optimizer "discriminator": the Trainer
 steps the generator on `loss` first, then the discriminator on `optimizer_loss`, each with its
 own gradient clipping (loss.py has both losses and the stability metrics).
@@ -48,7 +49,7 @@ class GAN(WorldModel):
         c = config
         obs_dim, act = c.obs_shape[0], self.action_spec.embed_dim
         self.generator = Generator(obs_dim, act, c.hidden, c.embed_dim, c.noise_dim)
-        self.discriminator = Discriminator(obs_dim, act, c.disc_hidden)
+        self.discriminator = Discriminator(obs_dim, act, c.hidden, c.disc_hidden)
 
     @property
     def spec(self) -> ModelSpec:
@@ -66,7 +67,7 @@ class GAN(WorldModel):
     # -- two optimizers ------------------------------------------------------------------
     def optimizer_spec(self) -> OptimizerSpec:
         c = self.config
-        return OptimizerSpec(name="adam", lr=c.lr, betas=(c.beta1, 0.999), clip_value=10.0)
+        return OptimizerSpec(name="adam", lr=c.lr, betas=(c.beta1, c.beta2), clip_value=10.0)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         c = self.config

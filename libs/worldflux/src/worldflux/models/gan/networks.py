@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 
 def mlp(inputs: int, hidden: int, outputs: int, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
@@ -38,11 +39,43 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Logit that (o_t, a_t, o_{t+1}) is a real transition."""
+    """Score that o_{t+1} is the real next observation, given the history h (the generator's
+    summary before o_{t+1}, detached), o_t and a_t: pix2pix's conditional discriminator, for
+    transitions. Every linear layer is spectrally normalised (Miyato et al. 2018), which bounds
+    the score's slope; so the candidate's step o_{t+1} - o_t enters in units of the real steps'
+    standard deviation (`step_scale`, an average over training batches), or the small
+    differences between real and generated steps (a few hundredths on pendulum) would stay
+    below what a 1-Lipschitz network can separate and the discriminator would sit at chance."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: int) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, history_dim: int, hidden: int) -> None:
         super().__init__()
-        self.net = mlp(2 * obs_dim + action_dim, hidden, 1, nn.LeakyReLU)
+        layers: list[nn.Module] = []
+        width = history_dim + 2 * obs_dim + action_dim
+        for out in (hidden, hidden):
+            layers += [spectral_norm(nn.Linear(width, out)), nn.LeakyReLU(0.2)]
+            width = out
+        layers.append(spectral_norm(nn.Linear(width, 1)))
+        self.net = nn.Sequential(*layers)
+        # 0 = not measured yet (scale 1); the generator loss sets it from real steps
+        self.register_buffer("step_scale", torch.zeros(obs_dim))
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([obs, action, nxt - obs], -1)).squeeze(-1)
+    def scale(self) -> torch.Tensor:
+        s = self.step_scale
+        return torch.where(s > 0, s, torch.ones_like(s))
+
+    @torch.no_grad()
+    def update_scale(self, real_steps: torch.Tensor, momentum: float = 0.01) -> None:
+        """Exponential average of the real steps' per-dimension standard deviation."""
+        if real_steps.shape[0] < 2:
+            return
+        std = real_steps.std(0).clamp(min=1e-6)
+        if bool((self.step_scale == 0).all()):
+            self.step_scale.copy_(std)
+        else:
+            self.step_scale.lerp_(std, momentum)
+
+    def forward(
+        self, h: torch.Tensor, obs: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor
+    ) -> torch.Tensor:
+        step = (nxt - obs) / self.scale()
+        return self.net(torch.cat([h, obs, action, step], -1)).squeeze(-1)
