@@ -126,3 +126,32 @@ def test_unsupported_env_spaces_and_bad_settings_fail_up_front() -> None:
         _config(utd_ratio=0)
     with pytest.raises(ContractError, match="num_envs"):
         _config(num_envs=0)
+
+
+def test_an_env_that_cannot_be_restored_resumes_with_fresh_episodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worldflux.agents import envs
+
+    snapshot = envs.snapshot
+    monkeypatch.setattr(envs, "snapshot", lambda env: {**snapshot(env), "exact": False})
+    out = str(tmp_path / "run")
+    cfg = _config(output_dir=out, total_env_steps=100, checkpoint_every=80, eval_episodes=0)
+    first = OnlineLoop(cfg)
+    try:
+        _run_recording(first, until=90)
+        assert [len(p) for p in first._pending] == [15, 15]
+    finally:
+        first.close()
+    resumed = OnlineLoop(cfg)
+    try:
+        # The counters and the buffer come back; the interrupted episodes (10 steps each at
+        # the checkpoint) are dropped and new ones start.
+        assert resumed.resumed and resumed.env_steps == 80 and resumed.updates == 10
+        assert len(resumed.replay) == 2 * (EPISODE + 1) and resumed.agent.state is None
+        assert [len(p) for p in resumed._pending] == [0, 0]
+        resumed.run()
+        assert resumed.env_steps == 100 and resumed.updates == 20
+        assert [len(p) for p in resumed._pending] == [10, 10]
+    finally:
+        resumed.close()
