@@ -119,7 +119,10 @@ def run(example: FamilyExample, args: argparse.Namespace) -> TrainResult:
         shapes = {k: list(v.shape[2:]) for k, v in rollout.latents.items()}
         rewards = [round(r, 3) for r in rollout.rewards[0].tolist()]
         print(f"imagined 5 steps: latents {shapes}, rewards {rewards}")
-        plan = make_planner("auto", horizon=5, seed=0).plan(
+        # --test plans with fewer candidates: on 64x64 frames (dit) the default budget
+        # dominated the smoke run's time
+        budget = {"iterations": 2, "num_samples": 32, "num_elites": 4} if args.test else {}
+        plan = make_planner("auto", horizon=5, seed=0, **budget).plan(
             InProcessDynamics(model), probe.obs[:, 0]
         )
         first = plan.action.primary  # [H, B, ...]
