@@ -8,6 +8,7 @@ import torch
 from worldflux.core import Batch, WorldModel, create_world_model
 from worldflux.models.jepa import JEPA, JEPAConfig
 from worldflux.models.jepa.loss import embedding_std
+from worldflux.models.vjepa2 import VJEPA2  # registers vjepa2 (the action-free test covers both)
 
 torch.set_num_threads(1)
 
@@ -101,7 +102,7 @@ def test_action_free_families_declare_no_actions_and_planners_refuse_them(model_
     from worldflux.planners import CEMConfig, CEMPlanner, GoalDistanceObjective, InProcessDynamics
 
     m = create_world_model(model_id, obs_shape=(3, 32, 32), action_dim=2).eval()
-    assert m.spec.action.kind is ActionKind.NONE
+    assert isinstance(m, JEPA | VJEPA2) and m.spec.action.kind is ActionKind.NONE
     b = batch((3, 32, 32))
     state = m.encode(b.obs[:, 0])
     # A dataset's actions are accepted (the Trainer feeds ordinary batches) and never read.
