@@ -133,3 +133,20 @@ def test_merge_refuses_incompatible_settings() -> None:
         merge_reports([Report(SETTINGS), Report(SETTINGS, GateSettings(min_loss_drop=0.2))])
     with pytest.raises(ReportError, match="nothing to merge"):
         merge_reports([])
+
+
+def test_a_plugin_gate_kind_is_valid_in_reports_and_an_unknown_one_is_not() -> None:
+    from worldflux.gates.kinds import GATE_KINDS, GateKind, register_gate_kind
+
+    data = full_report().to_dict()
+    data["runs"][0]["gate_kind"] = "my_plugin_kind"
+    with pytest.raises(ReportError, match=r"\$\.runs\[0\]\.gate_kind"):
+        validate_report(data)
+    register_gate_kind(GateKind("my_plugin_kind", "anything", lambda run, settings: []))
+    try:
+        validate_report(data)  # registering the kind extends the schema
+        assert "my_plugin_kind" in report_schema()["$defs"]["gate_kind"]["enum"]
+    finally:
+        GATE_KINDS.unregister("my_plugin_kind")
+    with pytest.raises(ReportError, match=r"\$\.runs\[0\]\.gate_kind"):
+        validate_report(data)
