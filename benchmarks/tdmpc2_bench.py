@@ -158,6 +158,35 @@ def _plan_ms(dynamics: InProcessDynamics, obs: torch.Tensor, repeats: int, devic
     return sorted(times)
 
 
+def _plan_flops(dynamics: InProcessDynamics, obs: torch.Tensor) -> int:
+    """Floating-point operations of one plan (torch's FlopCounterMode: the matrix products,
+    which are all but a few percent of the work; elementwise ops are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        MPPIPlanner(MPPIConfig(seed=0)).plan(dynamics, obs)
+    return int(counter.get_total_flops())
+
+
+def _matmul_gflops(dtype: torch.dtype, device: str, repeats: int = 50) -> float:
+    """This machine's speed at the planner's typical product, [536, 512] @ [512, 512] (536 =
+    512 samples + 24 policy trajectories, 512 = the 5m width), in `dtype`, now: the roofline
+    that no implementation of the same plan can beat on this hardware and thread count."""
+    a = torch.randn(536, 512, device=device).to(dtype)
+    b = torch.randn(512, 512, device=device).to(dtype)
+    times = []
+    for i in range(5 + repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if i >= 5:
+            times.append(time.perf_counter() - start)
+    return 2 * 536 * 512 * 512 / statistics.median(times) / 1e9
+
+
 def _scoring_weights(model: WorldModel, seed: int = 0) -> WorldModel:
     """Untrained TD-MPC2 zero-initialises its reward and Q output layers (as the official
     code does), so every candidate scores 0 and any dtype "agrees". Redraw those layers so
@@ -183,11 +212,14 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
         f"# plan: MPPI official settings, B=1, {args.repeats} closed-loop plans after 2 warm-up, "
         f"obs 24 act 6, device {args.device}, threads {torch.get_num_threads()}; agreement: "
         f"final first-action means of {args.agreement_obs} fresh plans against float32's "
-        "(|diff| <= 0.1 of the [-1, 1] range), untrained weights, zero output layers redrawn"
+        "(|diff| <= 0.1 of the [-1, 1] range), untrained weights, zero output layers redrawn; "
+        "roofline: the plan's counted matmul FLOPs over this machine's measured matmul speed "
+        "in that dtype (a lower bound on ms/action for any implementation of the same plan)"
     )
     print(
         f"{'model':>10} {'dtype':>9} {'params':>11} {'median ms/action':>17} {'p90 ms':>8} "
-        f"{'vs fp32':>8} {'agree':>6} {'mean |diff|':>11}"
+        f"{'vs fp32':>8} {'agree':>6} {'mean |diff|':>11} {'GFLOP':>6} {'GFLOP/s':>8} "
+        f"{'peak':>6} {'bound ms':>8}"
     )
     rows = []
     for size in filter(None, args.plan_sizes.split(",")):
@@ -205,6 +237,8 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
             diff = (_first_actions(dynamics, probe) - reference).abs().amax(-1)
             median = statistics.median(times)
             baseline_ms = baseline_ms or median
+            flops = _plan_flops(dynamics, obs)
+            peak = _matmul_gflops(dtype, args.device)
             row = {
                 "model": f"tdmpc2:{size}",
                 "dtype": str(dtype).removeprefix("torch."),
@@ -215,13 +249,19 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
                 "speedup_vs_first": baseline_ms / median,
                 "agreement": float((diff <= 0.1).float().mean()),
                 "mean_abs_diff": float(diff.mean()),
+                "gflop_per_plan": flops / 1e9,
+                "achieved_gflops": flops / 1e6 / median,
+                "matmul_peak_gflops": peak,
+                "roofline_ms": flops / 1e6 / peak,
             }
             rows.append(row)
             print(
                 f"{row['model']:>10} {row['dtype']:>9} {row['params']:>11,} "
                 f"{row['median_ms']:>17.1f} {row['p90_ms']:>8.1f} "
                 f"{row['speedup_vs_first']:>7.2f}x {row['agreement']:>6.0%} "
-                f"{row['mean_abs_diff']:>11.4f}",
+                f"{row['mean_abs_diff']:>11.4f} {row['gflop_per_plan']:>6.1f} "
+                f"{row['achieved_gflops']:>8.1f} {row['matmul_peak_gflops']:>6.1f} "
+                f"{row['roofline_ms']:>8.1f}",
                 flush=True,
             )
     return rows
