@@ -61,6 +61,12 @@ class ControlSession:
         for _ in self._responses:  # drain to the end of the stream
             pass
 
+    def abort(self) -> None:
+        """Cancel the stream (after a failed step) and end its request iterator, so no
+        thread is left waiting for a request that will never come."""
+        self._responses.cancel()  # type: ignore[attr-defined]
+        self._requests.put(_END)
+
     def __enter__(self) -> ControlSession:
         return self
 
@@ -70,7 +76,7 @@ class ControlSession:
         if err is None:
             self.close()
         else:
-            self._responses.cancel()  # type: ignore[attr-defined]
+            self.abort()
 
 
 class PlannerClient:
