@@ -60,6 +60,24 @@ def test_rollout_matches_the_components_step_by_step() -> None:
     assert out.values is not None and torch.allclose(out.values, both.mean(0), atol=1e-5)
 
 
+def test_rollout_computes_the_shared_start_latents_once_per_state() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = small_model().eval()
+    state = model.encode(torch.randn(1, 3))
+    actions = 2 * torch.rand(64, 1, 1) - 1
+    with torch.no_grad(), FlopCounterMode(display=False) as fast:
+        model.rollout(state, actions)
+    z = state["z"].repeat_interleave(64, dim=0)
+    with torch.no_grad(), FlopCounterMode(display=False) as naive:
+        model.reward(z, actions[:, 0])
+        z1 = model.next(z, actions[:, 0])
+        model.q_value(z1, model.pi(z1).action, reduce="avg")
+    # The latent half of both first layers (2 x 64 x 32 x 64 multiply-adds) is done once.
+    saved = naive.get_total_flops() - fast.get_total_flops()
+    assert saved == 2 * 2 * 63 * 32 * 64
+
+
 def test_rollout_rejects_bad_actions_and_states() -> None:
     model = small_model()
     state = model.encode(torch.randn(2, 3))
