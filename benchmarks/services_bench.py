@@ -13,6 +13,10 @@
    own cost in milliseconds, which the big model's figure hides inside its compute time.
 2. Throughput: N parallel clients call Plan for `--seconds` each; plans/s, p50/p99 latency and
    the number of errors (which must be zero).
+3. Replicas (`--replicas 1,2`): R wf-dynamics processes behind one wf-planner (round robin),
+   loaded by `--replica-clients` clients; plans/s per R and its ratio to one replica. Each
+   process has `--threads` torch threads, so R replicas can use R cores: the ratio shows how
+   serving scales out (on the 2-core development machine, up to 2 replicas).
 
 The services are started as subprocesses of this interpreter with this import path, so the
 script runs in the dev venv (`build-support/dev-env.sh`) or through `./pants run`.
@@ -162,6 +166,56 @@ def load(target: str, obs: torch.Tensor, clients: int, seconds: float) -> LoadRo
     )
 
 
+@dataclass
+class ReplicaRow:
+    replicas: int
+    clients: int
+    plans_per_s: float
+    p50_ms: float
+    errors: int
+    vs_one_replica: float
+
+
+def replica_scaling(args: argparse.Namespace, obs: torch.Tensor) -> list[ReplicaRow]:
+    """plans/s of one planner over R dynamics replicas, for each R in --replicas."""
+    flags = ["--obs-shape", str(args.obs_dim), "--action-dim", str(args.action_dim)]
+    rows: list[ReplicaRow] = []
+    for count in [int(r) for r in args.replicas.split(",") if r]:
+        replicas = [
+            ServiceProcess("wf_dynamics.main", ["--model", args.model, *flags], args.threads)
+            for _ in range(count)
+        ]
+        targets = [arg for r in replicas for arg in ("--dynamics", f"127.0.0.1:{r.port}")]
+        plan = ServiceProcess("wf_planner.main", [*targets, "--planner", "mppi"], args.threads)
+        try:
+            with PlannerClient(f"127.0.0.1:{plan.port}") as client:
+                client.plan(obs)  # warm every replica's first call path before timing
+                client.plan(obs)
+            row = load(f"127.0.0.1:{plan.port}", obs, args.replica_clients, args.seconds)
+        finally:
+            plan.stop()
+            for r in replicas:
+                r.stop()
+        first = rows[0].plans_per_s if rows else row.plans_per_s
+        rows.append(
+            ReplicaRow(
+                count,
+                row.clients,
+                row.plans_per_s,
+                row.p50_ms,
+                row.errors,
+                row.plans_per_s / first if first else float("nan"),
+            )
+        )
+        print(
+            f"  {count} replica(s), {row.clients} clients: {row.plans_per_s:7.2f} plans/s"
+            f"   p50 {row.p50_ms:9.2f} ms   errors {row.errors}"
+            f"   x{rows[-1].vs_one_replica:.2f} of one replica",
+            flush=True,
+        )
+    return rows
+
+
 def compare(
     model_id: str, plugin: str | None, args: argparse.Namespace
 ) -> tuple[LatencyRow, LatencyRow, int, ServiceProcess, ServiceProcess]:
@@ -234,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a near-free model whose plans measure the network path's own cost ('' to skip)",
     )
     parser.add_argument("--floor-plugin", default="plugin_family.toy_family")
+    parser.add_argument("--replicas", default="1,2", help="replica counts to compare ('' skips)")
+    parser.add_argument("--replica-clients", type=int, default=4, help="clients per replica row")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -271,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         plan.stop()
         dyn.stop()
+    replica_rows: list[ReplicaRow] = []
+    if args.replicas:
+        print(f"\nreplicas ({args.replica_clients} clients, {args.seconds:.0f} s per row)")
+        replica_rows = replica_scaling(args, obs)
     results.update(
+        replicas=[asdict(r) for r in replica_rows],
         latency=[asdict(local), asdict(remote)],
         overhead=overhead,
         target_overhead=TARGET_OVERHEAD,
@@ -279,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if overhead <= TARGET_OVERHEAD and not any(r.errors for r in rows) else 1
+    errors = any(r.errors for r in rows) or any(r.errors for r in replica_rows)
+    return 0 if overhead <= TARGET_OVERHEAD and not errors else 1
 
 
 if __name__ == "__main__":
