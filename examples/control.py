@@ -5,9 +5,24 @@
     python examples/control.py --test                      # seconds: tdmpc2:ci, tiny MPPI
     (with libs/worldflux/src and examples on PYTHONPATH, or ./pants run examples/control.py --)
 
-The agent plans with the planners registry ("auto": MPPI for continuous actions, categorical
-CEM for discrete ones) through InProcessDynamics around the model being trained (DreamerV3
-acting by its own actor is not wired yet: it plans like any family with a reward head).
+How the agent acts (--planner): a family with a learned policy (WorldModel.has_actor():
+DreamerV3) acts by its actor by default ("actor": a recurrent posterior per env, the actor
+sampled while collecting and its mode in evaluation, as the official agent does); every other
+family plans with the planners registry ("auto": MPPI for continuous actions, categorical CEM
+for discrete ones) through InProcessDynamics around the model being trained. --planner auto
+makes DreamerV3 plan too. --pixels 64 observes the env's rgb_array render at 64 x 64 instead of
+its state vector.
+
+Defaults for the actor path (DreamerV3). The official agent trains on batch 16 x length 64 at
+a train ratio (replayed steps per env step) of 32 (Atari default) up to 512 (DMC proprio).
+Here: batch 16, length 16, train ratio 64, so UTD = 64 / (16 * 16) = 0.25 updates per env
+step. Why: (1) the replay buffer samples windows inside one episode, and CartPole episodes
+under a random policy last ~20 steps, so length-64 windows would leave the early, failing
+episodes (the only ones with terminals) out of training; the replay context (the stored
+posterior of the step before a window) carries the recurrent state across windows instead.
+(2) On this 2-core CPU one size1m update of 16 x 16 takes ~0.25 CPU-s (16 x 64: ~1 CPU-s), so
+ratio 64 costs ~0.06 CPU-s per env step, ~55 min for 50,000 env steps on one core; ratio 512
+would take ~7 hours. Override with --batch-size, --seq-len, --train-ratio or --utd.
 Writes under --output-dir:
   episodes.csv   one row per finished training episode (env_step, return, length)
   eval.csv       one row per evaluation (env_step, updates, mean_return, returns)
@@ -23,6 +38,7 @@ import argparse
 import csv
 import io
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +48,12 @@ import torch
 
 import worldflux.models.catalog  # noqa: F401  (registers the built-in families)
 from worldflux.agents import OnlineConfig, OnlineLoop
+from worldflux.agents.actor import ACTOR
 from worldflux.core.atomic import atomic_write_bytes
+from worldflux.core.registry import resolve_model_id
+
+ACTOR_BATCH = 16
+ACTOR_TRAIN_RATIO = 64.0
 
 # A few dozen env steps at ci size with a tiny MPPI: the CI smoke run.
 TEST_SETTINGS: dict[str, Any] = {
@@ -56,13 +77,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--env-steps", type=int, default=15_000, help="total env steps")
     p.add_argument("--num-envs", type=int, default=1, help="sub-environments (SyncVectorEnv)")
     p.add_argument("--seed-steps", type=int, default=1000, help="random actions first")
-    p.add_argument("--utd", type=float, default=1.0, help="updates per env step")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--utd", type=float, default=None, help="updates per env step (default: 1, actor: ratio)"
+    )
+    p.add_argument(
+        "--train-ratio",
+        type=float,
+        default=None,
+        help="replayed steps per env step: UTD = ratio / (batch * seq-len) (actor default 64)",
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="default: 256, actor: 16")
     p.add_argument("--seq-len", type=int, default=0, help="default: 4 for tdmpc2, else 16")
     p.add_argument(
         "--discount", type=float, default=None, help="tdmpc2: default from episode length"
     )
-    p.add_argument("--planner", default="auto", help="auto, mppi, cem, discrete-cem")
+    p.add_argument(
+        "--planner",
+        default=None,
+        help="actor, auto, mppi, cem, discrete-cem (default: actor if the family has one)",
+    )
+    p.add_argument("--pixels", type=int, default=0, help="observe rgb_array frames, N x N")
     p.add_argument("--num-samples", type=int, default=0, help="planner samples (0: default)")
     p.add_argument("--iterations", type=int, default=0, help="planner iterations (0: default)")
     p.add_argument("--eval-every", type=int, default=0, help="env steps (0: env-steps / 10)")
@@ -79,9 +113,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.env_steps < 1:
         p.error("--env-steps must be >= 1")
+    if args.planner is None:
+        args.planner = ACTOR if has_actor(args.model) else "auto"
+    actor = args.planner == ACTOR
+    if args.batch_size is None:
+        args.batch_size = ACTOR_BATCH if actor else 256
+    if args.utd is None:
+        ratio = args.train_ratio or (ACTOR_TRAIN_RATIO if actor else None)
+        seq_len = args.seq_len or default_seq_len(args.model)
+        args.utd = ratio / (args.batch_size * seq_len) if ratio else 1.0
+    elif args.train_ratio is not None:
+        p.error("give --utd or --train-ratio, not both")
     if args.output_dir is None:
         args.output_dir = f"runs/control-{args.env}-{args.model.replace(':', '-')}-s{args.seed}"
     return args
+
+
+def has_actor(model_id: str) -> bool:
+    """Whether the model's family acts by a learned policy (decided on the class)."""
+    family, _ = resolve_model_id(model_id)
+    return family.model_class.has_actor()
+
+
+def default_seq_len(model_id: str) -> int:
+    return 4 if model_id.split(":", 1)[0] == "tdmpc2" else 16
 
 
 def online_config(args: argparse.Namespace) -> OnlineConfig:
@@ -116,7 +171,7 @@ def online_config(args: argparse.Namespace) -> OnlineConfig:
         seed_steps=args.seed_steps,
         utd_ratio=args.utd,
         batch_size=args.batch_size,
-        seq_len=args.seq_len or (4 if family == "tdmpc2" else 16),
+        seq_len=args.seq_len or default_seq_len(args.model),
         eval_every=eval_every,
         eval_episodes=args.eval_episodes,
         checkpoint_every=args.checkpoint_every or eval_every,
@@ -124,6 +179,7 @@ def online_config(args: argparse.Namespace) -> OnlineConfig:
         seed=args.seed,
         threads=args.threads,
         max_episode_steps=args.max_episode_steps,
+        pixels=args.pixels,
     )
 
 
@@ -191,6 +247,24 @@ def write_gif(frames: list[np.ndarray], path: Path, every: int = 2, fps: int = 2
     return path
 
 
+TB_KEYS = (
+    "total",
+    "consistency",
+    "reward",
+    "value",
+    "pi",
+    "grad_norm",
+    "policy",
+    "rew",
+    "con",
+    "dyn",
+    "rep",
+    "rec",
+    "policy_entropy",
+    "imag_return",
+)
+
+
 class TensorBoardLog:
     """Episode returns, evaluations and training losses as tensorboardX scalars."""
 
@@ -211,7 +285,7 @@ class TensorBoardLog:
                 "eval/mean_return", evaluation["mean_return"], evaluation["env_step"]
             )
         for m in loop.train_metrics[self.metrics :][::10]:
-            for key in ("total", "consistency", "reward", "value", "pi", "grad_norm"):
+            for key in TB_KEYS:
                 if key in m:
                     self.writer.add_scalar(f"train/{key}", m[key], int(m["env_step"]))
         self.episodes, self.evals = len(loop.episodes), len(loop.eval_history)
@@ -242,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 print(
                     f"env step {last['env_step']:>7}  updates {last['updates']:>7}  "
                     f"eval mean return {last['mean_return']:9.1f}  "
-                    f"episodes {len(loop.episodes)}",
+                    f"episodes {len(loop.episodes)}  cpu {time.process_time():.0f}s  "
+                    + " ".join(f"{k} {v:.0f}s" for k, v in loop.seconds.items()),
                     flush=True,
                 )
                 write_csvs(loop, out)
@@ -266,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"final eval mean return {final['mean_return'] if final else float('nan'):.1f}"
     )
     print("# seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    print(f"# process CPU time {time.process_time():.1f} s (this process, since it started)")
     print(f"# wrote {plot}, {out / 'episodes.csv'}, {out / 'eval.csv'}, {out / 'tensorboard'}")
     if gif is not None:
         print(f"# wrote {gif}")

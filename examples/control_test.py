@@ -4,6 +4,7 @@ write the returns plot, CSVs, TensorBoard events and an evaluation GIF, then res
 from pathlib import Path
 
 import control
+import pytest
 import torch
 from PIL import Image  # pants: no-infer-dep (Pillow comes with matplotlib)
 
@@ -43,3 +44,23 @@ def test_defaults_follow_the_issue_command() -> None:
     assert config.seq_len == 16 and config.eval_every == 1500
     tdmpc2 = control.online_config(control.parse_args(["--env", "Pendulum-v1"]))
     assert tdmpc2.seq_len == 4 and tdmpc2.model_overrides["discount"] == 0.975
+
+
+def test_dreamerv3_acts_by_its_actor_with_dreamer_like_defaults() -> None:
+    args = control.parse_args(["--env", "CartPole-v1", "--model", "dreamerv3:size1m"])
+    config = control.online_config(args)
+    # Train ratio 64 replayed steps per env step over batch 16 x length 16: UTD 0.25.
+    assert (config.planner, config.batch_size, config.seq_len) == ("actor", 16, 16)
+    assert config.utd_ratio == 64 / (16 * 16) and config.pixels == 0
+    ratio = control.online_config(
+        control.parse_args(["--model", "dreamerv3:ci", "--train-ratio", "512", "--pixels", "64"])
+    )
+    assert ratio.utd_ratio == 2.0 and ratio.pixels == 64
+    planned = control.online_config(
+        control.parse_args(["--env", "CartPole-v1", "--model", "dreamerv3:ci", "--planner", "auto"])
+    )
+    assert (planned.planner, planned.batch_size, planned.utd_ratio) == ("auto", 256, 1.0)
+    tdmpc2 = control.online_config(control.parse_args(["--model", "tdmpc2:ci"]))
+    assert tdmpc2.planner == "auto" and tdmpc2.utd_ratio == 1.0
+    with pytest.raises(SystemExit):
+        control.parse_args(["--utd", "1", "--train-ratio", "32"])

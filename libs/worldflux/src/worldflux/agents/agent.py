@@ -68,6 +68,10 @@ class Agent:
     def device(self) -> torch.device:
         return self.explore.device_for(self.dynamics)
 
+    def eval_generator(self) -> torch.Generator:
+        """The generator greedy (evaluation) planning draws from; the loop reseeds it."""
+        return self.greedy.generator(self.device)
+
     def act(
         self, obs: torch.Tensor, greedy: bool = False, state: PlannerState | None = None
     ) -> tuple[torch.Tensor, PlannerState]:

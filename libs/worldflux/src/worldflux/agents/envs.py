@@ -8,9 +8,10 @@ Snapshots. Resuming a killed run mid-episode must put each sub-environment back 
 it was. Gymnasium has no generic get/set-state API, so a snapshot records what the
 classic-control environments (and others built the same way) keep between steps: the
 unwrapped env's `state` and its few counters, the RNG of each sub-env, and the wrappers'
-counters (TimeLimit's elapsed steps). An environment without a `state` attribute (MuJoCo,
-Box2D, Atari) cannot be restored this way: `snapshot()` then reports `exact=False`, and the
-loop starts fresh episodes on resume instead of continuing the interrupted ones (and says so).
+counters (TimeLimit's elapsed steps; PixelObservation keeps nothing between steps). An
+environment without a `state` attribute (MuJoCo, Box2D, Atari) cannot be restored this way:
+`snapshot()` then reports `exact=False`, and the loop starts fresh episodes on resume instead
+of continuing the interrupted ones (and says so).
 """
 
 from __future__ import annotations
@@ -25,16 +26,36 @@ from worldflux.core import ContractError
 STATE_ATTRS = ("state", "steps_beyond_terminated", "last_u", "_elapsed_steps", "_has_reset")
 
 
-def make_vector_env(env_id: str, num_envs: int = 1, max_episode_steps: int | None = None) -> Any:
-    """A SyncVectorEnv of `num_envs` copies of `env_id`, with SAME_STEP autoreset."""
+def _check_pixels(pixels: int) -> None:
+    if not isinstance(pixels, int) or isinstance(pixels, bool) or pixels < 0:
+        raise ContractError(f"pixels must be an int >= 0 (0: state observations), got {pixels!r}")
+
+
+def _render_error(env_id: str, err: Exception) -> ContractError:
+    return ContractError(
+        f"{env_id} cannot give pixel observations: it cannot be made with "
+        f"render_mode='rgb_array' ({err})"
+    )
+
+
+def make_vector_env(
+    env_id: str, num_envs: int = 1, max_episode_steps: int | None = None, pixels: int = 0
+) -> Any:
+    """A SyncVectorEnv of `num_envs` copies of `env_id`, with SAME_STEP autoreset; with
+    `pixels` > 0 each copy observes its rgb_array render at pixels x pixels (agents.pixels)."""
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ContractError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    _check_pixels(pixels)
     kwargs: dict[str, Any] = {}
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = int(max_episode_steps)
+    if pixels:
+        from worldflux.agents.pixels import RENDER_MODE, pixel_wrapper
+
+        kwargs.update(render_mode=RENDER_MODE, wrappers=[pixel_wrapper(pixels)])
     try:
         return gym.make_vec(
             env_id,
@@ -45,20 +66,42 @@ def make_vector_env(env_id: str, num_envs: int = 1, max_episode_steps: int | Non
         )
     except gym.error.Error as err:
         raise ContractError(f"cannot make gymnasium env {env_id!r}: {err}") from None
+    except TypeError as err:  # an env class that takes no render_mode argument
+        if pixels and "render_mode" in str(err):
+            raise _render_error(env_id, err) from None
+        raise
 
 
 def make_eval_env(
-    env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None
+    env_id: str,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    pixels: int = 0,
 ) -> Any:
-    """One environment for evaluation episodes (rgb_array rendering for videos)."""
+    """One environment for evaluation episodes (rgb_array rendering for videos; with `pixels`
+    its observations are the resized frames, as in make_vector_env)."""
     import gymnasium as gym
 
+    _check_pixels(pixels)
     kwargs: dict[str, Any] = {}
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = int(max_episode_steps)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return gym.make(env_id, **kwargs)
+    if not pixels:
+        return gym.make(env_id, **kwargs)
+    from worldflux.agents.pixels import RENDER_MODE, PixelObservation
+
+    if render_mode not in (None, RENDER_MODE):
+        raise ContractError(f"pixel observations render {RENDER_MODE!r}, not {render_mode!r}")
+    kwargs["render_mode"] = RENDER_MODE
+    try:
+        env = gym.make(env_id, **kwargs)
+    except TypeError as err:
+        if "render_mode" in str(err):
+            raise _render_error(env_id, err) from None
+        raise
+    return PixelObservation(env, pixels)
 
 
 def _layers(env: Any) -> list[Any]:

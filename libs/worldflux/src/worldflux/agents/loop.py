@@ -8,16 +8,20 @@ Trainer (worldflux.training: optimizer, clipping, schedule, NaN guard, replay co
 optimizer steps until `updates == floor(utd_ratio * (env_steps - seed_steps))`; updates owed
 while the buffer holds no sequence yet are caught up as soon as it does.
 
+Acting: `planner` names a planner (Agent: MPPI / CEM through the model's rollouts) or is
+"actor" (ActorAgent: the model's own learned policy on a recurrent posterior per env, as
+DreamerV3 acts). `pixels` > 0 makes the agent see rendered frames instead of the env's state.
+
 Evaluation: every `eval_every` env steps, `eval_episodes` episodes on a separate env, reset
 with seeds eval_seed, eval_seed + 1, ... (the same episodes every time), acting greedily with
-the evaluation planner (reseeded per evaluation). Global RNGs are set aside meanwhile, so an
-evaluation never changes the training run.
+the evaluation planner or the actor's mode (reseeded per evaluation). Global RNGs are set
+aside meanwhile, so an evaluation never changes the training run.
 
 Checkpoints (every `checkpoint_every` env steps and at the end): one directory written
 atomically (core.atomic.atomic_directory) holding the Trainer's checkpoint (model, optimizer,
 schedule, python/numpy/torch RNGs, sampler, replay) under `trainer/` and the loop's own under
 `loop/` (env step and episode counters, returns so far, pending episodes, current
-observations, the random-action RNG, the planners' generators and warm start, the env
+observations, the random-action RNG, the agent's generators and warm start or latents, the env
 snapshot). A run started again with the same config and output_dir continues from it and
 takes the same actions as the run that was killed.
 """
@@ -35,6 +39,7 @@ import numpy as np
 import torch
 
 from worldflux.agents import envs as envs_module
+from worldflux.agents.actor import ACTOR, ActorAgent
 from worldflux.agents.agent import Agent
 from worldflux.agents.spaces import EnvSpaces, env_spaces
 from worldflux.core import CheckpointError, ContractError, create_world_model
@@ -57,7 +62,7 @@ class OnlineConfig:
     env_id: str = "Pendulum-v1"
     model: str = "tdmpc2:ci"
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    planner: str = "auto"
+    planner: str = "auto"  # a planners-registry name, or "actor": the model's own policy
     planner_settings: dict[str, Any] = field(default_factory=dict)
     num_envs: int = 1
     total_env_steps: int = 10_000
@@ -75,6 +80,7 @@ class OnlineConfig:
     device: str = "cpu"
     threads: int = 0
     max_episode_steps: int | None = None  # overrides the env's TimeLimit (short tests)
+    pixels: int = 0  # > 0: observe rendered frames resized to pixels x pixels (envs.py)
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -89,6 +95,7 @@ class OnlineConfig:
             ("checkpoint_every", 0),
             ("seed", 0),
             ("threads", 0),
+            ("pixels", 0),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -156,7 +163,9 @@ class OnlineLoop:
         self.config = cfg = config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.env = envs_module.make_vector_env(cfg.env_id, cfg.num_envs, cfg.max_episode_steps)
+        self.env = envs_module.make_vector_env(
+            cfg.env_id, cfg.num_envs, cfg.max_episode_steps, cfg.pixels
+        )
         self.spaces: EnvSpaces = env_spaces(
             self.env.single_observation_space, self.env.single_action_space
         )
@@ -190,12 +199,21 @@ class OnlineLoop:
             ),
             train_data=self.replay,
         )
-        self.agent = Agent(
-            dynamics if dynamics is not None else self.model,
-            cfg.planner,
-            cfg.planner_settings,
-            seed=cfg.seed,
-        )
+        self.agent: Agent | ActorAgent
+        if cfg.planner == ACTOR:
+            if dynamics is not None:
+                raise ContractError(
+                    "planner='actor' acts with the model's actor in this process; a Dynamics "
+                    "(e.g. RemoteDynamics) is for planning agents"
+                )
+            self.agent = ActorAgent(self.model, seed=cfg.seed)
+        else:
+            self.agent = Agent(
+                dynamics if dynamics is not None else self.model,
+                cfg.planner,
+                cfg.planner_settings,
+                seed=cfg.seed,
+            )
         self.action_rng = np.random.default_rng(cfg.seed + ACTION_SEED_OFFSET)
         self.env_steps = 0
         self.episodes: list[EpisodeRecord] = []
@@ -206,7 +224,9 @@ class OnlineLoop:
         self._returns = np.zeros(cfg.num_envs)
         obs, _ = self.env.reset(seed=[cfg.seed * ENV_SEED_STRIDE + i for i in range(cfg.num_envs)])
         self.obs = obs
-        self.eval_env = envs_module.make_eval_env(cfg.env_id, cfg.max_episode_steps)
+        self.eval_env = envs_module.make_eval_env(
+            cfg.env_id, cfg.max_episode_steps, pixels=cfg.pixels
+        )
         self.resumed = False
         if self.checkpoint_dir is not None:
             recover_directory(self.checkpoint_dir)
@@ -300,13 +320,15 @@ class OnlineLoop:
         count = cfg.eval_episodes if episodes is None else episodes
         tick = time.perf_counter()
         rng_data, rng_tensors = capture_rng()
-        greedy_gen = self.agent.greedy.generator(self.agent.device)
+        greedy_gen = self.agent.eval_generator()
         saved_gen = greedy_gen.get_state()
         greedy_gen.manual_seed(cfg.seed + cfg.eval_seed)
         env = self.eval_env
         frames: list[np.ndarray] = []
         if record_frames:
-            env = envs_module.make_eval_env(cfg.env_id, cfg.max_episode_steps, "rgb_array")
+            env = envs_module.make_eval_env(
+                cfg.env_id, cfg.max_episode_steps, "rgb_array", pixels=cfg.pixels
+            )
         returns = []
         try:
             for episode in range(count):
@@ -415,10 +437,14 @@ class OnlineLoop:
         self.trainer.load_checkpoint(path / "trainer")
         state, tensors = read_checkpoint(path / "loop")
         saved = state["config"]
-        for key in ("env_id", "num_envs", "model", "seed", "seed_steps", "utd_ratio"):
-            if saved.get(key) != getattr(self.config, key):
+        # Fields a checkpoint cannot continue under another value (pixels: 0 before it existed).
+        defaults = {"pixels": 0}
+        keys = ("env_id", "num_envs", "model", "seed", "seed_steps", "utd_ratio", "planner")
+        for key in (*keys, "pixels"):
+            value = saved.get(key, defaults.get(key))
+            if value != getattr(self.config, key):
                 raise CheckpointError(
-                    f"{path}: written by a run with {key}={saved.get(key)!r}, this one has "
+                    f"{path}: written by a run with {key}={value!r}, this one has "
                     f"{getattr(self.config, key)!r}; use another output_dir"
                 )
         self.env_steps = int(state["env_steps"])

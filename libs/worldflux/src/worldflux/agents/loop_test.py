@@ -12,6 +12,7 @@ import torch
 
 import worldflux.models.catalog  # noqa: F401  (the built-in families, for create_world_model)
 from worldflux.agents import OnlineConfig, OnlineLoop
+from worldflux.agents.actor import ActorAgent
 from worldflux.core import CheckpointError, ContractError
 
 torch.set_num_threads(1)  # tiny models: extra threads only add contention on shared CPUs
@@ -155,3 +156,66 @@ def test_an_env_that_cannot_be_restored_resumes_with_fresh_episodes(
         assert [len(p) for p in resumed._pending] == [10, 10]
     finally:
         resumed.close()
+
+
+def _actor_config(**changes) -> OnlineConfig:
+    settings: dict[str, Any] = dict(
+        env_id="CartPole-v1",
+        model="dreamerv3:ci",
+        planner="actor",
+        planner_settings={},
+        batch_size=4,
+        seq_len=6,
+    )
+    settings.update(changes)
+    return _config(**settings)
+
+
+def test_the_actor_path_resumes_with_its_latents_and_repeats_the_actions(tmp_path: Path) -> None:
+    # DreamerV3 acting by its actor: a recurrent posterior per env and a sampling generator,
+    # both of which must come back from the checkpoint for the actions to repeat.
+    reference = OnlineLoop(_actor_config())
+    try:
+        expected = _run_recording(reference)
+        expected_weights = {k: v.clone() for k, v in reference.model.state_dict().items()}
+        assert reference.agent.state is not None and reference.updates > 0
+        evaluation = reference.evaluate()
+        assert reference.evaluate()["returns"] == evaluation["returns"]
+    finally:
+        reference.close()
+    out = str(tmp_path / "run")
+    first = OnlineLoop(_actor_config(output_dir=out, checkpoint_every=100))
+    try:
+        _run_recording(first, until=110)
+    finally:
+        first.close()
+    resumed = OnlineLoop(_actor_config(output_dir=out, checkpoint_every=100))
+    try:
+        assert resumed.resumed and resumed.env_steps == 100
+        assert resumed.agent.state is not None  # the latents of the running episodes
+        after = _run_recording(resumed)
+        tail = [s for s in expected if s[0] > 100]
+        assert [(s, u) for s, u, _ in after] == [(s, u) for s, u, _ in tail]
+        for (_, _, got), (_, _, want) in zip(after, tail, strict=True):
+            np.testing.assert_array_equal(got, want)
+        for name, value in resumed.model.state_dict().items():
+            torch.testing.assert_close(value, expected_weights[name], rtol=0, atol=0)
+    finally:
+        resumed.close()
+    # Without the latents and the generator the actions would differ: a loop whose agent
+    # forgot them (fresh encodes, another exploration stream) does not repeat the tail.
+    forgetful = OnlineLoop(_actor_config(output_dir=out, checkpoint_every=100))
+    try:
+        assert isinstance(forgetful.agent, ActorAgent)
+        forgetful.agent.state = None
+        forgetful.agent.explore.manual_seed(12345)
+        after = _run_recording(forgetful)
+        assert any(
+            not np.array_equal(got, want)
+            for (_, _, got), (_, _, want) in zip(after, tail, strict=True)
+        )
+    finally:
+        forgetful.close()
+    # A planner run cannot continue an actor run's checkpoint.
+    with pytest.raises(CheckpointError, match="planner"):
+        OnlineLoop(_actor_config(output_dir=out, planner="auto"))

@@ -124,6 +124,34 @@ class WorldModel(nn.Module, ABC):
         del state, horizon, num_samples
         return None
 
+    def act(
+        self,
+        state: LatentState,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Actions for latent states (batch B) from the family's learned policy, if it has one.
+
+        A family whose actor is trained with the model (DreamerV3's actor-critic in
+        imagination) acts by it instead of planning: the agents' `planner="actor"` keeps each
+        environment's posterior (encode at an episode's start, observe after every step) and
+        calls this. Returns [B, A] floats inside the action spec's bounds or [B] indices.
+        `greedy` takes the policy's mode (evaluation); otherwise a sample is drawn, from
+        `generator` when one is given (so an agent's own generator decides exploration, not the
+        training run's global RNG). Families without a learned policy keep this default and
+        refuse; `has_actor()` says which do.
+        """
+        del state, greedy, generator
+        raise ContractError(
+            f"the {self.family or type(self).__name__} family has no learned policy to act "
+            "with: act through a planner (planner='auto', 'mppi', 'cem', 'discrete-cem')"
+        )
+
+    @classmethod
+    def has_actor(cls) -> bool:
+        """True when the family implements `act` (checked on the class: no weights needed)."""
+        return cls.act is not WorldModel.act
+
     def decode(self, state: LatentState) -> torch.Tensor:
         """Reconstruct observations from latents, where the family has a decoder."""
         raise NotImplementedError(f"the {self.family} family has no observation decoder")

@@ -162,8 +162,13 @@ class BoundedNormal:
         std = (maxstd - minstd) * torch.sigmoid(std + 2.0) + minstd
         return cls(torch.tanh(mean), std)
 
-    def sample(self) -> torch.Tensor:
-        return self.mean + self.std * torch.randn_like(self.mean)
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        if generator is None:
+            return self.mean + self.std * torch.randn_like(self.mean)
+        noise = torch.randn(
+            self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
+        )
+        return self.mean + self.std * noise
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         var = self.std.square()

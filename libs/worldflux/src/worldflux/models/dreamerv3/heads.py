@@ -92,13 +92,14 @@ class PolicyDist:
         self.logprobs = logprobs
         self.normal = normal
 
-    def sample(self) -> torch.Tensor:
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample drawn from `generator` (the global RNG without one)."""
         if self.logprobs is not None:
             probs = self.logprobs.exp()
-            index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1)
+            index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
             return F.one_hot(index.reshape(probs.shape[:-1]), probs.shape[-1]).to(probs.dtype)
         assert self.normal is not None
-        return self.normal.sample()
+        return self.normal.sample(generator)
 
     def mode(self) -> torch.Tensor:
         if self.logprobs is not None:

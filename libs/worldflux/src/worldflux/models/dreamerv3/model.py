@@ -2,7 +2,8 @@
 
 The objective lives in loss.py (`dreamerv3_loss`, with the time alignment and the replay
 context explained there). Continuous actions are rescaled from the spec's bounds to [-1, 1]
-inside the model (the official code expects normalised action spaces) and back in `propose`.
+inside the model (the official code expects normalised action spaces) and back in `propose`
+and `act` (the actor acting on posterior states, for agents with planner="actor").
 """
 
 from __future__ import annotations
@@ -191,6 +192,20 @@ class DreamerV3(WorldModel):
             acts.append(act)
             deter, stoch = self.rssm.img_step(deter, stoch, act)
         return self._env_actions(torch.stack(acts, 1))
+
+    @torch.no_grad()
+    def act(
+        self,
+        state: LatentState,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The actor on posterior states [B]: a sample (exploration, as the official agent
+        collects) or the mode (greedy: argmax for discrete actions, the tanh mean for
+        continuous ones), as indices [B] or bounded actions [B, A]."""
+        deter, stoch = self._state(state)
+        dist = self.actor.dist(self._feat(deter, stoch))
+        return self._env_actions(dist.mode() if greedy else dist.sample(generator))
 
     def decode(self, state: LatentState) -> torch.Tensor:
         """Observations from latents with any leading dims ([B, ...] or rollout [N, H, ...])."""
