@@ -48,6 +48,8 @@ class PhysicsConfig(WorldModelConfig):
     recon_coef: float = 1.0
     predict_coef: float = 1.0
     reward_coef: float = 0.1
+    # also fit the reward head on the integrator's predicted latents (detached; loss.py)
+    reward_on_predicted: bool = True
     lr: float = 1e-3
 
     def __post_init__(self) -> None:

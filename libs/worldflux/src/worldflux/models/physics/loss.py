@@ -1,7 +1,16 @@
 """The physics world model's loss: reconstruction, open-loop multi-step prediction of the
 observations through the integrator (k = 1 .. prediction_steps, never across an episode start)
 and reward. In eval mode it also reports `energy_drift` (energy.py) where the observations have
-a known energy."""
+a known energy.
+
+The reward head is trained on encoded latents and, with `reward_on_predicted`, also on the
+latents the integrator predicted (detached). Imagination reads the head on predicted latents,
+which decode well but lie off the encoder's outputs; trained on encoded latents only, the head
+scored below the last-reward baseline on some seeds. The detach keeps the reward's gradient out
+of the Hamiltonian, the force and the encoder along the rollout: with it flowing through the
+integrator the learned energy bent to fit the reward, and the energy drift over 200 imagined
+steps rose above the unconstrained MLP's (1.63 vs 0.46).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +33,9 @@ def physics_loss(model: Physics, batch: Batch) -> LossOutput:
     length = obs.shape[1]
     z = model.encoder(obs)
     recon = F.mse_loss(model.decoder(z), obs)
-    reward = F.mse_loss(model.reward(z, actions), batch.rewards.float().to(model.device))
+    rewards = batch.rewards.float().to(model.device)
+    reward = F.mse_loss(model.reward(z, actions), rewards)
+    reward_predicted = obs.new_zeros(())
     predict = obs.new_zeros(())
     cur = z
     horizon = min(c.prediction_steps, length - 1)
@@ -33,9 +44,18 @@ def physics_loss(model: Physics, batch: Batch) -> LossOutput:
         valid = (starts[:, k:] == starts[:, : length - k]).float()
         err = (model.decoder(cur) - obs[:, k:]).square().mean(-1)
         predict = predict + (err * valid).sum() / valid.sum().clamp(min=1.0)
+        if c.reward_on_predicted:
+            # r_{t+k} from the predicted z_{t+k} and a_{t+k}; no gradient into the dynamics
+            r_err = (model.reward(cur.detach(), actions[:, k:]) - rewards[:, k:]).square()
+            reward_predicted = reward_predicted + (r_err * valid).sum() / valid.sum().clamp(min=1)
     predict = predict / max(horizon, 1)
+    components = {"recon": recon, "predict": predict, "reward": reward}
+    if c.reward_on_predicted:
+        reward_predicted = reward_predicted / max(horizon, 1)
+        components["reward_predicted"] = reward_predicted
+        reward = 0.5 * (reward + reward_predicted)
     total = c.recon_coef * recon + c.predict_coef * predict + c.reward_coef * reward
     metrics: dict[str, float] = {}
     if not model.training and c.energy_name != "none":
         metrics["energy_drift"] = energy_drift(model, obs[:, 0], c.drift_steps, c.energy_name)
-    return LossOutput(total, {"recon": recon, "predict": predict, "reward": reward}, metrics)
+    return LossOutput(total, components, metrics)

@@ -58,3 +58,38 @@ def test_save_load_parity(tmp_path) -> None:
         after = loaded.rollout(LatentState(dict(state.tensors)), actions)
         assert torch.equal(before.latents["z"], after.latents["z"])
         assert torch.equal(before.rewards, after.rewards)
+
+
+def reward_only_grads(reward_on_predicted: bool) -> tuple[dict[str, torch.Tensor], set[str]]:
+    """Gradients of the reward term alone (the other coefficients zero) on a random batch."""
+    from worldflux.core import Batch
+
+    m = model(recon_coef=0.0, predict_coef=0.0, reward_coef=1.0,
+              reward_on_predicted=reward_on_predicted)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(
+        obs=torch.randn(4, 6, 3, generator=g),
+        actions=torch.rand(4, 6, 1, generator=g) * 2 - 1,
+        rewards=torch.randn(4, 6, generator=g),
+        continues=torch.ones(4, 6),
+        is_first=torch.zeros(4, 6, dtype=torch.bool),
+    )
+    out = m.loss(batch)
+    out.total.backward()
+    grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    return grads, set(out.components)
+
+
+def test_reward_on_predicted_latents_leaves_the_dynamics_untouched() -> None:
+    with_pred, components = reward_only_grads(True)
+    without, plain_components = reward_only_grads(False)
+    assert "reward_predicted" in components and "reward_predicted" not in plain_components
+    # the reward term never reaches the Hamiltonian or its force (predicted latents detached)
+    assert not any(n.startswith("hamiltonian.") and float(v.abs().max()) > 0
+                   for n, v in with_pred.items())  # fmt: skip
+    # ...but it does train the reward head on the predicted latents: its gradient changes
+    head = "reward_head.0.weight"
+    assert not torch.allclose(with_pred[head], without[head])
+    # the encoder's gradient comes from the encoded-latent term only, halved by the average
+    assert torch.allclose(with_pred["encoder.0.weight"], 0.5 * without["encoder.0.weight"],
+                          atol=1e-7)  # fmt: skip
