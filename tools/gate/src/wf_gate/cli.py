@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -37,7 +39,7 @@ from worldflux.gates import (
 from worldflux.gates.contract import run_contract_suite
 from worldflux.gates.estimate import wall_seconds
 from worldflux.gates.measure import import_families
-from worldflux.gates.settings import DEFAULT_SKILL_HORIZON, SCHEDULES
+from worldflux.gates.settings import DEFAULT_SKILL_HORIZON, SCHEDULES, ControlSettings
 
 DEFAULT_OUTPUT = Path("reports/quality-gates/seed_runs.json")
 # The short measurement of the README's main job: both reference families, three seeds.
@@ -207,6 +209,31 @@ def _add_measure_options(parser: argparse.ArgumentParser, output: bool = True) -
     parser.add_argument(
         "--no-deterministic", action="store_true", help="allow nondeterministic kernels"
     )
+    control = parser.add_argument_group("control gate (online runs on a gymnasium env)")
+    control.add_argument(
+        "--control",
+        default=None,
+        metavar="ENV:THRESHOLD",
+        help="also train each seed's model online on ENV and gate on its mean evaluation "
+        "return being above THRESHOLD (e.g. Pendulum-v1:-250)",
+    )
+    control.add_argument(
+        "--control-env-steps", type=int, default=None, help="env steps of each online run (5000)"
+    )
+    control.add_argument(
+        "--control-seed-steps",
+        type=int,
+        default=None,
+        help="random-action env steps before the agent acts (1000)",
+    )
+    control.add_argument(
+        "--control-set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="another online-run setting, VALUE as JSON: utd_ratio, batch_size, seq_len, "
+        "eval_episodes, num_envs, max_episode_steps, planner, planner_settings (repeatable)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -324,7 +351,36 @@ def _settings(args: argparse.Namespace) -> MeasureSettings:
         rerun_seed=rerun,
         checks=args.checks,
         overrides=models.parse_config_overrides(args.config),
+        control=_control(args),
     )
+
+
+def _control(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--control and its options as ControlSettings (a dict), or None without --control."""
+    extra: dict[str, Any] = {}
+    for item in args.control_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--control-set {item!r}: use FIELD=VALUE")
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
+    if args.control_env_steps is not None:
+        extra["env_steps"] = args.control_env_steps
+    if args.control_seed_steps is not None:
+        extra["seed_steps"] = args.control_seed_steps
+    if args.control is None:
+        if extra:
+            raise ValueError("--control-* options need --control ENV:THRESHOLD")
+        return None
+    unknown = sorted(set(extra) - {f.name for f in dataclasses.fields(ControlSettings)})
+    if unknown or {"env_id", "threshold"} & set(extra):
+        raise ValueError(
+            f"--control-set: unknown or reserved field(s) {unknown or ['env_id/threshold']}; "
+            "give the env and threshold with --control ENV:THRESHOLD"
+        )
+    return ControlSettings.parse(args.control, **extra).to_dict()
 
 
 def _measure(args: argparse.Namespace, output: Path, overwrite: bool) -> Report:

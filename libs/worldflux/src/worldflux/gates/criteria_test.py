@@ -127,7 +127,8 @@ def test_seed_stability_missing_rerun_fails_and_disabled_is_not_applicable() -> 
     assert not s["gates"]["pass"] and s["verdict"] == "insufficient evidence"
     assert failures({"tdmpc2:ci": s}) == []
     assert not_measured({"tdmpc2:ci": s}) == [
-        "tdmpc2:ci: seed_stability: not measured: no rerun seed was requested"
+        "tdmpc2:ci: seed_stability: not measured: no rerun seed was requested",
+        "tdmpc2:ci: control: not measured: no --control ENV:THRESHOLD was given",
     ]
 
 

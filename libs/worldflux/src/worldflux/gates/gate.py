@@ -1,9 +1,9 @@
 """What a gate is: a named judgement over one model's seed runs, and the one list of them.
 
-Every gate is a `Gate` subclass registered in `GATES` (built-ins in gates.criteria, third-party
-gates through the `worldflux.gates` entry point group). That list alone drives the report's
-`gates` block, its JSON Schema, the verdict, `wf-gate gates`, and both summary tables: adding a
-gate is one class plus one registration.
+Every gate is a `Gate` subclass registered in `GATES` (built-ins in gates.criteria and
+gates.control, third-party gates through the `worldflux.gates` entry point group). That list
+alone drives the report's `gates` block, its JSON Schema, the verdict, `wf-gate gates`, and
+both summary tables: adding a gate is one class plus one registration.
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ def _check_gate_class(entry: type[Gate]) -> None:
 
 
 GATES: Registry[type[Gate]] = Registry(
-    "gate", "worldflux.gates", builtins=("worldflux.gates.criteria",), check=_check_gate_class
+    "gate",
+    "worldflux.gates",
+    builtins=("worldflux.gates.criteria", "worldflux.gates.control"),
+    check=_check_gate_class,
 )
 register_gate = GATES.register
 

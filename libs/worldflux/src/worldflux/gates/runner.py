@@ -18,14 +18,14 @@ import torch
 
 from worldflux.core import NonFiniteLossError, WorldModel
 from worldflux.core.registry import get_family
-from worldflux.gates import checks, skill
+from worldflux.gates import checks, control, skill
 from worldflux.gates.backend import TrainingBackend, TrainSpec, model_for_data
 from worldflux.gates.criteria import is_success
 from worldflux.gates.evaluation import curve_steps, evaluate, heldout_batches
 from worldflux.gates.jobs import Job
 from worldflux.gates.kinds import GENERIC, gate_kind
 from worldflux.gates.records import Evaluation, RunRecord, loss_drop
-from worldflux.gates.settings import GateSettings, MeasureSettings
+from worldflux.gates.settings import ControlSettings, GateSettings, MeasureSettings
 
 # (run_id, step, total_steps)
 ProgressHook = Callable[[str, int, int], None]
@@ -182,6 +182,16 @@ def execute(
                 )
             if "planner" in settings.checks:
                 record.checks["planner"] = checks.planner_check(model, probe.obs[:, 0])
+        if settings.control is not None and not job.rerun:
+            # Its own model, trained online from the same seed: the held-out model above
+            # stays as measured.
+            record.checks[control.CHECK] = control.control_check(
+                job.model,
+                job.seed,
+                ControlSettings.from_dict(settings.control),
+                settings.device,
+                overrides,
+            )
         record.success = is_success(record, gate_settings)
     except Exception as err:
         record.status = "error"

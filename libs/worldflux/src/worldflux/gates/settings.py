@@ -7,6 +7,7 @@ Both are plain dataclasses that round-trip through the report's JSON, so `check`
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,85 @@ from worldflux.core.config import from_fields
 
 DEFAULT_SKILL_HORIZON = 10
 SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class ControlSettings:
+    """The control gate's measurement: per seed, an online run (worldflux.agents.OnlineLoop)
+    of the model on a gymnasium env, judged by its final evaluation's mean return.
+
+    A seed succeeds when that mean return over `eval_episodes` episodes (seeded alike for
+    every seed) is above `threshold`. The run trains from scratch: `env_steps` env steps,
+    the first `seed_steps` with uniform random actions, `utd_ratio` updates per env step
+    after them. `planner`/`planner_settings` pick the planner of the families that plan;
+    `max_episode_steps` overrides the env's time limit (short runs).
+    """
+
+    env_id: str
+    threshold: float
+    env_steps: int = 5000
+    seed_steps: int = 1000
+    utd_ratio: float = 1.0
+    batch_size: int = 64
+    seq_len: int = 4
+    eval_episodes: int = 10
+    num_envs: int = 1
+    max_episode_steps: int | None = None
+    planner: str = "auto"
+    planner_settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.env_id, str) or not self.env_id:
+            raise ValueError(f"control env_id must be a gymnasium env id, got {self.env_id!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float):
+            raise ValueError(f"control threshold must be a number, got {self.threshold!r}")
+        self.threshold = float(self.threshold)
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"control threshold must be finite, got {self.threshold}")
+        for name, minimum in (
+            ("env_steps", 1),
+            ("seed_steps", 0),
+            ("batch_size", 1),
+            ("seq_len", 1),
+            ("eval_episodes", 1),
+            ("num_envs", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"control {name} must be an int >= {minimum}, got {value!r}")
+        if self.seed_steps > self.env_steps:
+            raise ValueError(
+                f"control seed_steps {self.seed_steps} exceeds env_steps {self.env_steps}"
+            )
+        if not (isinstance(self.utd_ratio, int | float) and self.utd_ratio > 0):
+            raise ValueError(f"control utd_ratio must be > 0, got {self.utd_ratio!r}")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise ValueError(
+                f"control max_episode_steps must be >= 1, got {self.max_episode_steps}"
+            )
+        self.planner_settings = dict(self.planner_settings)
+
+    @classmethod
+    def parse(cls, text: str, **fields: Any) -> ControlSettings:
+        """`ENV:THRESHOLD` (the command line's --control), e.g. `Pendulum-v1:-250`."""
+        env_id, sep, value = text.rpartition(":")
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = math.nan
+        if not sep or not env_id or not math.isfinite(threshold):
+            raise ValueError(
+                f"--control {text!r}: use ENV:THRESHOLD, e.g. Pendulum-v1:-250 (a gymnasium "
+                "env id and the mean evaluation return a seed must exceed)"
+            )
+        return cls(env_id, threshold, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ControlSettings:
+        return from_fields(cls, data)
 
 
 @dataclass
@@ -50,8 +130,12 @@ class MeasureSettings:
     # Learning rate after the family's warmup: "constant" (the family's own schedule) or
     # "cosine" decay over the run, so that a short run ends on a settled model.
     schedule: str = "constant"
+    # The control gate's online runs (ControlSettings as a dict); None: not measured.
+    control: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.control is not None:
+            self.control = ControlSettings.from_dict(self.control).to_dict()
         self.overrides = {k: dict(v) for k, v in self.overrides.items()}
         self.models = list(self.models)
         self.seeds = [int(s) for s in self.seeds]
@@ -111,6 +195,7 @@ class MeasureSettings:
         "overrides",
         "family_steps",
         "schedule",
+        "control",
     )
 
     def incompatibilities(self, other: MeasureSettings) -> list[str]:
