@@ -78,6 +78,7 @@ class ServiceProcess:
             "OMP_NUM_THREADS": str(threads),
         }
         self.log = tempfile.TemporaryFile("w+")  # (closed in stop)
+        started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "--port", "0", "--log-level", "WARNING", *args],
             stdout=subprocess.PIPE,
@@ -103,6 +104,8 @@ class ServiceProcess:
                 raise TimeoutError(f"{module} did not start") from None
             if line.startswith('{"event": "serving"'):
                 self.port = int(json.loads(line)["port"])
+                # Cold start: process launch to the ready line (imports, model build, bind).
+                self.cold_start_s = time.perf_counter() - started
                 return
 
     def stop(self) -> None:
@@ -236,6 +239,10 @@ def compare(
         ["--dynamics", f"127.0.0.1:{dyn.port}", "--planner", "mppi"],
         args.threads,
     )
+    print(
+        f"\n{model_id}: cold start (launch to ready line) dynamics {dyn.cold_start_s:.2f} s, "
+        f"planner {plan.cold_start_s:.2f} s"
+    )
     local_s: list[float] = []
     remote_s: list[float] = []
     with PlannerClient(f"127.0.0.1:{plan.port}") as client:
@@ -250,7 +257,7 @@ def compare(
             _, stats = client.plan(obs)
             remote_s.append(time.perf_counter() - start)
     print(
-        f"\n{model_id}: {model.num_parameters() / 1e6:.3f}M parameters, plan latency "
+        f"{model_id}: {model.num_parameters() / 1e6:.3f}M parameters, plan latency "
         f"(B=1, MPPI defaults, {stats.rollout_calls} Rollout + 1 Encode + 1 Propose RPCs)"
     )
     local, remote = latency_row("in-process", local_s), latency_row("services", remote_s)
@@ -310,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                 "latency": [asdict(local), asdict(remote)],
             }
     local, remote, _, dyn, plan = compare(args.model, None, args)
+    results["cold_start_s"] = {"dynamics": dyn.cold_start_s, "planner": plan.cold_start_s}
     overhead = remote.median_ms / local.median_ms - 1
     verdict = "PASS" if overhead <= TARGET_OVERHEAD else "FAIL"
     print(f"  target: network path <= {TARGET_OVERHEAD * 100:.0f}% over in-process: {verdict}")
