@@ -6,11 +6,16 @@ relative energy error |E_t - E_0| / 15 per step (worldflux.models.physics.energy
 
     python examples/physics_energy_drift.py --steps 200 --horizon 200 \
         --output docs/content/families/physics_energy_drift.png
+
+`--schedule cosine --batch-size 16 --seq-len 16 --config hidden=128` trains both the way a
+gate run with those settings does, so the drift can be compared at the gate's training length.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 import torch
 
@@ -20,22 +25,50 @@ from worldflux.models.physics.energy import energy_drift_curve
 from worldflux.training import Trainer, TrainerConfig
 
 
+def parse_overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, Any]:
+    """FIELD=VALUE strings to config overrides; values are read as JSON when they parse
+    (numbers, true/false), else kept as strings. `dynamics` is what the script varies."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            parser.error(f"--config wants FIELD=VALUE, got {item!r}")
+        if field == "dynamics":
+            parser.error("--config dynamics=...: the script trains both dynamics itself")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--horizon", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=8)
+    parser.add_argument(
+        "--config", action="append", default=[], metavar="FIELD=VALUE",
+        help="physics config override for both models (repeatable), e.g. hidden=128",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = parse_overrides(parser, args.config)
     train = load_dataset("pendulum", "train")
     heldout = load_dataset("pendulum", "heldout")
     obs = heldout.sample(64, 1, torch.Generator().manual_seed(3)).obs[:, 0]
     curves: dict[str, list[float]] = {}
     for dynamics in ("hamiltonian", "mlp"):
         torch.manual_seed(args.seed)
-        model = create_world_model("physics:ci", **train.spec.model_kwargs(), dynamics=dynamics)
-        config = TrainerConfig(steps=args.steps, batch_size=16, seq_len=8, eval_batches=2,
-                               progress=False, tensorboard=False, threads=1)  # fmt: skip
+        model = create_world_model(
+            "physics:ci", **train.spec.model_kwargs(), **overrides, dynamics=dynamics
+        )
+        config = TrainerConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+                               eval_batches=2, schedule=args.schedule, progress=False,
+                               tensorboard=False, threads=1)  # fmt: skip
         Trainer(model, config, train_data=train, eval_data=heldout).fit()
         model.eval()
         curves[dynamics] = energy_drift_curve(model, obs, args.horizon).tolist()
