@@ -13,9 +13,10 @@ train:   Trainer steps/s on bundled pendulum data (batch 256, seq_len 4 = the of
 plan:    MPPI with the official settings (horizon 3, 6 iterations, 512 samples, 64 elites,
          24 policy trajectories, temperature 0.5), closed loop with warm start, one state (B=1):
          ms per plan = ms per executed action. Paper shape: obs 24, act 6.
-control: trains tdmpc2:ci on pendulum, then runs Pendulum-v1 episodes (same reset seeds for
-         every controller) with MPPI, with the policy prior's mean action and with uniform random
-         actions, and prints each controller's mean return.
+control: trains tdmpc2:ci on pendulum (or loads --checkpoint), then runs Pendulum-v1 episodes
+         (same reset seeds for every controller) with MPPI computing in each of --dtypes, with
+         the policy prior's mean action and with uniform random actions, and prints each
+         controller's mean return (bfloat16's agreement with float32 where it matters).
 gate:    held-out loss (Trainer.evaluate) before and after --gate-steps at ci size, per seed;
          passes when it falls by at least 10% for every seed. With --output-dir each seed's
          trained model is kept (<dir>/seed<N>/model), which control can load (--checkpoint).
@@ -315,18 +316,24 @@ def run_control(args: argparse.Namespace) -> dict:
         )
     assert isinstance(model, TDMPC2)
     model.eval()
-    dynamics = InProcessDynamics(model)
-    planner = MPPIPlanner(MPPIConfig(seed=0))
     rng = np.random.default_rng(0)
     env = gym.make("Pendulum-v1")
     planner_state: list[PlannerState | None] = [None]
 
-    def mppi(obs: np.ndarray) -> float:
-        x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-        result = planner.plan(dynamics, x, state=planner_state[0])
-        planner_state[0] = result.state
-        assert result.action.tensor is not None
-        return float(result.action.tensor[0, 0, 0])
+    def mppi_in(dtype: torch.dtype) -> Any:
+        """MPPI whose model calls compute in `dtype` (the same planner seed for every dtype:
+        the returns show whether bfloat16's plans control as well as float32's)."""
+        dynamics = InProcessDynamics(model, compute_dtype=dtype)
+        planner = MPPIPlanner(MPPIConfig(seed=0))
+
+        def act(obs: np.ndarray) -> float:
+            x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+            result = planner.plan(dynamics, x, state=planner_state[0])
+            planner_state[0] = result.state
+            assert result.action.tensor is not None
+            return float(result.action.tensor[0, 0, 0])
+
+        return act
 
     @torch.no_grad()
     def prior(obs: np.ndarray) -> float:
@@ -336,7 +343,8 @@ def run_control(args: argparse.Namespace) -> dict:
     def random(obs: np.ndarray) -> float:
         return float(rng.uniform(-1.0, 1.0))
 
-    controllers = {"mppi": mppi, "policy prior": prior, "random": random}
+    controllers = {f"mppi {name}": mppi_in(getattr(torch, name)) for name in args.dtypes.split(",")}
+    controllers.update({"policy prior": prior, "random": random})
     returns: dict[str, list[float]] = {name: [] for name in controllers}
     seeds = [10_000 + i for i in range(args.episodes)]
     started = time.perf_counter()
@@ -344,13 +352,16 @@ def run_control(args: argparse.Namespace) -> dict:
         for seed in seeds:
             planner_state[0] = None  # a new episode: no warm start
             returns[name].append(_episode(env, seed, act))
-    print(f"{'controller':>13} {'mean return':>12} {'std':>8}   per episode (seeds {seeds[0]}+)")
+    print(f"{'controller':>15} {'mean return':>12} {'std':>8}   per episode (seeds {seeds[0]}+)")
     for name, values in returns.items():
         print(
-            f"{name:>13} {statistics.fmean(values):>12.1f} {statistics.pstdev(values):>8.1f}   "
+            f"{name:>15} {statistics.fmean(values):>12.1f} {statistics.pstdev(values):>8.1f}   "
             + " ".join(f"{v:.0f}" for v in values)
         )
-    print(f"# {args.episodes} episodes x 3 controllers in {time.perf_counter() - started:.0f} s")
+    print(
+        f"# {args.episodes} episodes x {len(controllers)} controllers in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return returns
 
 
