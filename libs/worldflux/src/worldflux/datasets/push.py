@@ -24,7 +24,9 @@ from worldflux.datasets.spec import SPLITS
 
 FRAME = 48
 CLIP_STEPS = 32  # transitions per clip (33 frames)
-CLIPS = {"train": 96, "heldout": 24}
+# 384 training backgrounds (88 MB of frames): with 96, a jepa:ci predictor memorised them (masked
+# prediction skill 19% on training frames, -2% held out after 600 steps).
+CLIPS = {"train": 384, "heldout": 24}
 SIDE = 12.0  # the square's side in pixels
 STEP = 10.0  # pixels per unit action per step
 RECTS = 10  # coloured rectangles on the background, each 10-24 px a side

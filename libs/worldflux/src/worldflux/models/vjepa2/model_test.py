@@ -8,6 +8,7 @@ import torch
 
 from worldflux.core import Batch, WorldModel, create_world_model
 from worldflux.datasets import load_dataset
+from worldflux.models.jepa.tokens import IMAGENET_MEAN
 from worldflux.models.vjepa2 import VJEPA2
 from worldflux.training import Trainer, TrainerConfig
 
@@ -37,7 +38,8 @@ def test_tubelets_are_two_frames_by_a_patch() -> None:
     assert m.grid == (2, 2, 2)  # 4 frames / tubelet 2, 32 px / 16 px patches
     tokenizer = m.encoder.tokenizer
     assert tokenizer.embed.in_features == 2 * 3 * 16 * 16
-    clip = torch.zeros(1, 4, 3, 32, 32)
+    # the mean colour standardises to zero input (jepa.tokens: ImageNet normalisation)
+    clip = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1).repeat(1, 4, 1, 32, 32)
     clip[0, 2, :, :16, 16:] = 1.0  # frame 2 (second tubelet), top-right patch
     tokens = tokenizer(clip) - tokenizer.embed.bias
     changed = tokens.abs().sum(-1)[0].nonzero().flatten().tolist()

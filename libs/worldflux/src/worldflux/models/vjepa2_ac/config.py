@@ -59,6 +59,10 @@ class VJEPA2ACConfig(WorldModelConfig):
     mlp_ratio: float = 4.0
     frames: int = 8  # frames per training clip (and the longest context the predictor sees)
     auto_steps: int = 2
+    # Predict frame t + 1 as a change of frame t's features (LN(h_t + predictor output), the
+    # output projection starting at zero, so an untrained model copies the last frame); False:
+    # the official direct regression of frame t + 1's features.
+    residual: bool = True
     lr: float = 4.25e-4
     weight_decay: float = 0.04
     warmup_steps: int = 0

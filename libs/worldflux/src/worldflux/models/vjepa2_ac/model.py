@@ -72,6 +72,11 @@ class VJEPA2AC(WorldModel):
             max(c.frames, 32),
             c.mlp_ratio,
         )
+        if c.residual:
+            # Untrained, the prediction is frame t itself (copy-last); training learns what
+            # changes (the pushed square), not the static background's features again.
+            nn.init.zeros_(self.predictor.proj.weight)
+            nn.init.zeros_(self.predictor.proj.bias)
 
     @property
     def spec(self) -> ModelSpec:
@@ -106,8 +111,11 @@ class VJEPA2AC(WorldModel):
         return h.reshape(b, t, self.tokens_per_frame, -1)
 
     def step(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Layer-normalised predictions [B, T, S, D] of frames 1..T from frames 0..T-1."""
+        """Layer-normalised predictions [B, T, S, D] of frames 1..T from frames 0..T-1 (with
+        `residual`, as a change of each frame's own features)."""
         z = self.predictor(features, actions)
+        if self.config.residual:
+            z = features + z
         return F.layer_norm(z, (z.shape[-1],))
 
     def imagine(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
