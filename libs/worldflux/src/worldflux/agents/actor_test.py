@@ -99,6 +99,9 @@ def test_acting_leaves_the_global_rng_alone_and_state_dict_reproduces_actions() 
     other.load_state_dict(meta, tensors)
     torch.manual_seed(123)  # a different global RNG changes nothing either
     for _ in range(5):
+        # Evaluation-style greedy acting in between (its own state and generator) does not
+        # shift the exploration stream of the training envs.
+        agent.act(x, greedy=True)
         a, _ = agent.act(x)
         b, _ = other.act(x)
         assert torch.equal(a, b)
