@@ -38,6 +38,7 @@ from typing import IO, Any
 from wf_planner.agent import ServiceAgent
 from wf_planner.client import PlannerClient
 from worldflux.agents import OnlineLoop
+from worldflux.core import ContractError
 from worldflux.rpc.dynamics_servicer import DynamicsServicer
 from worldflux.rpc.server import RunningServer, ServerConfig, start_server
 
@@ -132,6 +133,11 @@ def through_services(
     """Serve `loop.model`, start a planner service on it, and act through it (see above).
 
     On exit the loop's own agent is put back and both services are stopped."""
+    if loop.config.planner == "actor":
+        raise ContractError(
+            "through_services acts through the planner service; planner='actor' acts with the "
+            "model's actor in the loop's process: pick a planner (auto, mppi, cem, ...)"
+        )
     local = loop.agent
     dynamics = start_server(
         "dynamics", [DynamicsServicer(loop.model).service()], ServerConfig(port=0)
