@@ -12,6 +12,9 @@ after the context) and is given the window's true or shuffled future actions. Ba
   encoder's feature at that position with the target hidden, or the last observed frame's
   feature at that position for a model that predicts future frames).
 
+Any further tensor a model returns beside these three is one more baseline under its own name
+(V-JEPA 2-AC's `position_mean`: the mean target feature of each patch position).
+
 A collapsed encoder makes every target equal to the mean, so it never shows skill here.
 """
 
@@ -39,11 +42,15 @@ def representation_metric(
     def sse(x: torch.Tensor) -> tuple[float, int]:
         return _sse(x.float().unsqueeze(1), target.unsqueeze(1), rows)
 
-    return {
+    errors = {
         "model": sse(out["predicted"]),
         "mean": sse(target.mean(0, keepdim=True).expand_as(target)),
         "context": sse(out["context"]),
     }
+    for name, baseline in out.items():  # a model's further baselines, by name
+        if name not in ("predicted", "target", "context"):
+            errors[name] = sse(baseline)
+    return errors
 
 
 register_metric("representation", representation_metric)

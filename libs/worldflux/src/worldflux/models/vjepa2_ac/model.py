@@ -158,8 +158,12 @@ class VJEPA2AC(WorldModel):
         self, obs: torch.Tensor, actions: torch.Tensor, context_end: int
     ) -> dict[str, torch.Tensor]:
         """Open-loop prediction of the H frames after the context from frame c and the actions:
-        `predicted` (the rollout), `target` (the encoder's features of the true frames) and
-        `context` (frame c's feature at the same position: copy-last), each [B * H * S, D]."""
+        `predicted` (the rollout), `target` (the encoder's features of the true frames),
+        `context` (frame c's feature at the same position: copy-last) and `position_mean` (the
+        mean target feature of each patch position over the window, fitted on the scored
+        targets), each [B * H * S, D]. Without `position_mean` a residual predictor beats
+        copy-last by half on i.i.d. noise by shrinking towards it (copy-last's error there is
+        twice the content variance)."""
         acts = self.check_actions(actions.to(self.device))
         h = acts.shape[1]
         frames = self.frame_features(obs[:, context_end : context_end + h + 1].to(self.device))
@@ -171,6 +175,7 @@ class VJEPA2AC(WorldModel):
             "predicted": predicted.reshape(-1, d),
             "target": target.reshape(-1, d),
             "context": frames[:, :1].expand_as(target).reshape(-1, d),
+            "position_mean": target.mean((0, 1), keepdim=True).expand_as(target).reshape(-1, d),
         }
 
     # -- training hooks ------------------------------------------------------------------
