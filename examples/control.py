@@ -35,6 +35,7 @@ Writes under --output-dir:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import sys
@@ -108,6 +109,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--device", default="cpu", help="torch device of the model (cpu, cuda)")
     p.add_argument("--no-gif", action="store_true", help="skip the evaluation GIF")
+    p.add_argument(
+        "--via-services",
+        action="store_true",
+        help="act through a planner service over a dynamics service serving the model being "
+        "trained, both on 127.0.0.1 (examples/online_services.py; not with --planner actor)",
+    )
     args = p.parse_args(argv)
     if args.test:
         for key, value in TEST_SETTINGS.items():
@@ -309,7 +316,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if loop.resumed:
         print(f"# resumed {out} at env step {loop.env_steps} ({loop.updates} updates)")
     board = TensorBoardLog(out, loop)
+    services = contextlib.ExitStack()
+    deployment: Any = None
     try:
+        if args.via_services:
+            from online_services import through_services
+
+            deployment = services.enter_context(through_services(loop))
+            print(f"# acting through {deployment.planner_target} -> {deployment.dynamics_target}")
         while loop.env_steps < config.total_env_steps:
             evals = len(loop.eval_history)
             loop.step()
@@ -335,6 +349,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         plot = write_plot(loop, out, title)
         board.update(loop)
     finally:
+        if deployment is not None:
+            agent = deployment.agent
+            print(f"# {agent.plans} plans by the planner service, {agent.rollout_calls} rollouts")
+        services.close()
         board.close()
         loop.close()
     seconds = result["seconds"]
