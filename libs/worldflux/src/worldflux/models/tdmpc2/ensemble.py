@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldflux.models.tdmpc2.layers import mish
-
 
 class QEnsemble(nn.Module):
     """`num_members` MLPs in -> hidden -> hidden -> out (NormedLinear, Mish; dropout on layer 0).
@@ -112,7 +110,7 @@ class QEnsemble(nn.Module):
                     h = F.dropout(h, self.dropout, training=True)
                 h = F.layer_norm(h, h.shape[-1:])
                 h = h * p[f"norm_weight_{i}"].unsqueeze(1) + p[f"norm_bias_{i}"].unsqueeze(1)
-                h = mish(h)
+                h = F.mish(h)
         return h.reshape(members, *lead, h.shape[-1])
 
     def extra_repr(self) -> str:

@@ -34,29 +34,6 @@ class SimNorm(nn.Module):
         return f"group={self.group}"
 
 
-MISH_EXP_CLAMP = 20.0  # above it e(e+2) / (e(e+2) + 2) is 1 to float32 precision
-
-
-def mish(x: torch.Tensor) -> torch.Tensor:
-    """Mish, x * tanh(softplus(x)), in closed form: with e = exp(x),
-    tanh(log(1 + e)) = e(e + 2) / (e(e + 2) + 2).
-
-    One exp and four vectorised products; torch's CPU mish kernel is about 2x slower on a
-    [536, 512] planning batch, and Mish is a quarter of an MPPI plan's time on CPU
-    (benchmarks/tdmpc2_bench.py --modes plan). Values and gradients match F.mish to 1e-5.
-    """
-    e = torch.exp(x.clamp(max=MISH_EXP_CLAMP))
-    n = e * (e + 2.0)
-    return x * n / (n + 2.0)
-
-
-class Mish(nn.Module):
-    """The closed-form `mish` as a module (NormedLinear's default activation)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mish(x)
-
-
 class NormedLinear(nn.Linear):
     """Linear -> (dropout) -> LayerNorm -> activation (Mish unless told otherwise)."""
 
@@ -69,7 +46,7 @@ class NormedLinear(nn.Linear):
     ) -> None:
         super().__init__(in_features, out_features)
         self.ln = nn.LayerNorm(out_features)
-        self.act = act if act is not None else Mish()
+        self.act = act if act is not None else nn.Mish()
         self.dropout = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
