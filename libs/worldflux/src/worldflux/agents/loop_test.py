@@ -59,6 +59,25 @@ def _run_recording(loop: OnlineLoop, until: int | None = None) -> list[tuple[int
     return steps
 
 
+def _assert_repeats(
+    resumed: OnlineLoop,
+    expected: list[tuple[int, int, np.ndarray]],
+    weights: dict[str, torch.Tensor],
+    after: int,
+) -> list[tuple[int, int, np.ndarray]]:
+    """Run `resumed` to the end and assert it repeats the uninterrupted run past env step
+    `after`: the same env steps, update counts and actions, and identical final weights.
+    Returns that tail of the uninterrupted run."""
+    steps = _run_recording(resumed)
+    tail = [s for s in expected if s[0] > after]
+    assert [(s, u) for s, u, _ in steps] == [(s, u) for s, u, _ in tail]
+    for (_, _, got), (_, _, want) in zip(steps, tail, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, weights[name], rtol=0, atol=0)
+    return tail
+
+
 def test_buffer_fills_updates_follow_the_ratio_and_evaluation_records_returns() -> None:
     cfg = _config()
     loop = OnlineLoop(cfg)
@@ -106,13 +125,7 @@ def test_a_killed_run_resumes_and_repeats_the_uninterrupted_actions(tmp_path: Pa
     resumed = OnlineLoop(_config(output_dir=out, checkpoint_every=100))
     try:
         assert resumed.resumed and resumed.env_steps == 100 and resumed.updates == 20
-        after = _run_recording(resumed)
-        tail = [s for s in expected if s[0] > 100]
-        assert [(s, u) for s, u, _ in after] == [(s, u) for s, u, _ in tail]
-        for (_, _, got), (_, _, want) in zip(after, tail, strict=True):
-            np.testing.assert_array_equal(got, want)
-        for name, value in resumed.model.state_dict().items():
-            torch.testing.assert_close(value, expected_weights[name], rtol=0, atol=0)
+        _assert_repeats(resumed, expected, expected_weights, after=100)
     finally:
         resumed.close()
     # Another run's settings cannot continue this checkpoint.
@@ -193,13 +206,7 @@ def test_the_actor_path_resumes_with_its_latents_and_repeats_the_actions(tmp_pat
     try:
         assert resumed.resumed and resumed.env_steps == 100
         assert resumed.agent.state is not None  # the latents of the running episodes
-        after = _run_recording(resumed)
-        tail = [s for s in expected if s[0] > 100]
-        assert [(s, u) for s, u, _ in after] == [(s, u) for s, u, _ in tail]
-        for (_, _, got), (_, _, want) in zip(after, tail, strict=True):
-            np.testing.assert_array_equal(got, want)
-        for name, value in resumed.model.state_dict().items():
-            torch.testing.assert_close(value, expected_weights[name], rtol=0, atol=0)
+        tail = _assert_repeats(resumed, expected, expected_weights, after=100)
     finally:
         resumed.close()
     # Without the latents and the generator the actions would differ: a loop whose agent
