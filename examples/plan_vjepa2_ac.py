@@ -1,7 +1,7 @@
 """Reach a goal frame in the bundled `push` world with V-JEPA 2-AC and CEM; compare with random.
 
     python examples/plan_vjepa2_ac.py --test                 # seconds: a smoke run
-    python examples/plan_vjepa2_ac.py --steps 1500 --episodes 50 --output-dir runs/vjepa2-ac
+    python examples/plan_vjepa2_ac.py --steps 1600 --episodes 50 --output-dir runs/vjepa2-ac
 
 1. Train `vjepa2-ac:<size>` on the bundled `push` clips (teacher forcing + 2-step rollout) on
    a frozen encoder: the random-init ViT, or with `--encoder-steps N` a `vjepa2:<size>` trained
@@ -73,7 +73,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--test", action="store_true", help="a few seconds at ci size")
     p.add_argument("--size", default="ci", choices=["ci", "tiny", "base"])
-    p.add_argument("--steps", type=int, default=1000, help="2-AC training steps")
+    p.add_argument("--steps", type=int, default=1600, help="2-AC training steps")
     p.add_argument(
         "--encoder-steps",
         type=int,
@@ -118,7 +118,7 @@ def reach(
                 InProcessDynamics(model), world.frame()[None], ConditionPayload(goal=goal_frame)
             )
             assert plan.action.tensor is not None
-            action = plan.action.tensor[0, 0].numpy()
+            action = plan.action.tensor[0, 0].cpu().numpy()
         world.step(action)
     return float(np.linalg.norm(world.position - goal.position))
 

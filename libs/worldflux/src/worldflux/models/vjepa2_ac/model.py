@@ -71,6 +71,7 @@ class VJEPA2AC(WorldModel):
             c.pred_heads,
             max(c.frames, 32),
             c.mlp_ratio,
+            c.action_to_patches,
         )
         if c.residual:
             # Untrained, the prediction is frame t itself (copy-last); training learns what

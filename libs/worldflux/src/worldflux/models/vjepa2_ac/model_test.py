@@ -58,6 +58,25 @@ def test_predictions_of_a_frame_do_not_depend_on_later_frames_or_actions() -> No
     assert not torch.allclose(out[:, 1], out3[:, 1])
 
 
+def test_action_embedding_reaches_each_patch_token_of_its_frame_only_when_asked() -> None:
+    b = batch()
+    h = model().frame_features(b.obs)
+    for flag in (True, False):
+        p = model(action_to_patches=flag).predictor
+        a2 = b.actions.clone()
+        a2[:, 2] = -a2[:, 2]
+        one, two = p.tokens(h, b.actions), p.tokens(h, a2)
+        assert one.shape == (2, 5, 17, 64)
+        assert torch.allclose(one[:, [0, 1, 3, 4]], two[:, [0, 1, 3, 4]])  # other frames
+        assert not torch.allclose(one[:, 2, 0], two[:, 2, 0])  # frame 2's action token
+        shift = p.action(b.actions[:, 2]) - p.action(a2[:, 2])  # [B, W]
+        patches = one[:, 2, 1:] - two[:, 2, 1:]
+        if flag:
+            assert torch.allclose(patches, shift[:, None].expand_as(patches), atol=1e-5)
+        else:
+            assert torch.allclose(patches, torch.zeros_like(patches))
+
+
 def test_untrained_residual_predictor_copies_the_last_frame_and_direct_one_does_not() -> None:
     b = batch(t=6)
     out = model().eval().predict_targets(b.obs, b.actions[:, 1:4], 1)

@@ -2,7 +2,8 @@
 
 As the official `VisionTransformerPredictorAC`: each frame t contributes its encoder features
 (projected to the predictor width, with fixed space-time positions) and one token for the
-action taken after it; attention is frame-causal (a token of frame t sees every token of frames
+action taken after it (with `action_to_patches`, the action's embedding is also added to each of
+that frame's patch tokens); attention is frame-causal (a token of frame t sees every token of frames
 <= t and nothing later), and the outputs at frame t's patch positions predict frame t + 1.
 """
 
@@ -31,9 +32,11 @@ class ACPredictor(nn.Module):
         heads: int,
         max_frames: int,
         mlp_ratio: float = 4.0,
+        action_to_patches: bool = False,
     ) -> None:
         super().__init__()
         self.space = space
+        self.action_to_patches = action_to_patches
         self.max_frames = max_frames
         self.embed = nn.Linear(embed_dim, width)
         self.action = nn.Linear(action_dim, width)
@@ -52,15 +55,22 @@ class ACPredictor(nn.Module):
         self.embed.reset_parameters()
         self.action.reset_parameters()
 
+    def tokens(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The input tokens [B, T, 1 + S, W]: per frame, its action token, then its patches."""
+        t = features.shape[1]
+        if t > self.max_frames:
+            raise ValueError(f"{t} frames exceed the predictor's {self.max_frames}")
+        act = self.action(actions)  # [B, T, W]
+        x = self.embed(features) + self.pos[:t]
+        if self.action_to_patches:
+            x = x + act.unsqueeze(2)
+        return torch.cat([(act + self.time[:t]).unsqueeze(2), x], dim=2)
+
     def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """features [B, T, S, E] of frames 0..T-1, actions [B, T, A] taken after each ->
         predicted features [B, T, S, E] of frames 1..T."""
         b, t, s, _ = features.shape
-        if t > self.max_frames:
-            raise ValueError(f"{t} frames exceed the predictor's {self.max_frames}")
-        x = self.embed(features) + self.pos[:t]
-        a = (self.action(actions) + self.time[:t]).unsqueeze(2)
-        seq = torch.cat([a, x], dim=2).reshape(b, t * (s + 1), -1)
+        seq = self.tokens(features, actions).reshape(b, t * (s + 1), -1)
         mask = frame_causal_mask(t, s + 1, seq.device)
         out = self.transformer(seq, mask).reshape(b, t, s + 1, -1)[:, :, 1:]
         return self.proj(out)
