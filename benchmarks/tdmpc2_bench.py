@@ -42,6 +42,7 @@ from worldflux.core import WorldModel, create_world_model
 from worldflux.datasets import load_dataset
 from worldflux.models.tdmpc2 import TDMPC2, discount_for_episode_length
 from worldflux.planners import InProcessDynamics, MPPIConfig, MPPIPlanner, PlannerState
+from worldflux.planners.graphed import GraphedPlanner
 from worldflux.training import Trainer, TrainerConfig, seed_everything
 
 PAPER_SHAPE: dict[str, Any] = {"obs_shape": (24,), "action_dim": 6}
@@ -69,7 +70,17 @@ def _pendulum_model(size: str, device: str, **overrides: Any) -> tuple[TDMPC2, A
 
 
 # -- train: steps/s and peak memory, one fresh process per size ----------------------------
-def train_worker(size: str, steps: int, warmup: int, batch: int, device: str, threads: int) -> dict:
+def train_worker(
+    size: str,
+    steps: int,
+    warmup: int,
+    batch: int,
+    device: str,
+    threads: int,
+    graph: bool = False,
+    precision: str = "highest",
+) -> dict:
+    torch.set_float32_matmul_precision(precision)
     if threads:
         torch.set_num_threads(threads)
     load_dataset("pendulum", split="train", seed=0)  # cache hit; keep it out of the baseline
@@ -85,16 +96,21 @@ def train_worker(size: str, steps: int, warmup: int, batch: int, device: str, th
         progress=False,
         tensorboard=False,
         threads=threads,
+        cuda_graph=graph,
     )
     trainer = Trainer(model, config, train)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    tick = time.perf_counter()
     trainer.fit(until=warmup)
+    warmup_s = time.perf_counter() - tick
     result = trainer.fit()
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
     gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
     return {
         "size": size,
+        "graph": graph,
+        "warmup_s": warmup_s,
         "params": model.num_parameters(),
         "steps_per_s": result.steps_per_second,
         "ms_per_step": 1e3 / result.steps_per_second,
@@ -107,18 +123,20 @@ def train_worker(size: str, steps: int, warmup: int, batch: int, device: str, th
 def run_train(args: argparse.Namespace) -> list[dict]:
     print(
         f"# train: Trainer on pendulum, batch {args.batch_size} x seq 4, {args.steps} steps "
-        f"after {args.warmup} warm-up, device {args.device}, threads {args.threads or 'default'}"
+        f"after {args.warmup} warm-up, device {args.device}, threads {args.threads or 'default'}, "
+        f"float32 matmul precision {args.matmul_precision}"
     )
     print(
-        f"{'size':>5} {'params':>12} {'steps/s':>8} {'ms/step':>9} {'peak RSS MB':>12} "
-        f"{'model+train MB':>15} {'GPU peak MB':>12}"
+        f"{'size':>5} {'step':>6} {'params':>12} {'steps/s':>8} {'ms/step':>9} {'warm-up s':>9} "
+        f"{'peak RSS MB':>12} {'model+train MB':>15} {'GPU peak MB':>12}"
     )
     rows = []
-    for size in filter(None, args.sizes.split(",")):
+    variants = [False, True] if args.graph else [False]
+    for size, graph in ((s, g) for s in filter(None, args.sizes.split(",")) for g in variants):
         call = (
             f"import json, tdmpc2_bench as b; print('ROW', json.dumps(b.train_worker("
             f"{size!r}, {args.steps}, {args.warmup}, {args.batch_size}, {args.device!r}, "
-            f"{args.threads})))"
+            f"{args.threads}, {graph}, {args.matmul_precision!r})))"
         )
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.run(
@@ -126,14 +144,15 @@ def run_train(args: argparse.Namespace) -> list[dict]:
         )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("ROW ")), None)
         if proc.returncode != 0 or line is None:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            print(f"{size:>5}  did not run here: {tail[0]}")
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:] or ["no output"]
+            print(f"{size:>5}  did not run here:\n    " + "\n    ".join(tail))
             continue
         row = json.loads(line[4:])
         rows.append(row)
         print(
-            f"{row['size']:>5} {row['params']:>12,} {row['steps_per_s']:>8.2f} "
-            f"{row['ms_per_step']:>9.1f} {row['peak_rss_mb']:>12.0f} "
+            f"{row['size']:>5} {'graph' if graph else 'eager':>6} {row['params']:>12,} "
+            f"{row['steps_per_s']:>8.2f} {row['ms_per_step']:>9.2f} {row['warmup_s']:>9.1f} "
+            f"{row['peak_rss_mb']:>12.0f} "
             f"{row['model_train_mb']:>15.0f} {row['gpu_peak_mb']:>12.0f}",
             flush=True,
         )
@@ -141,22 +160,32 @@ def run_train(args: argparse.Namespace) -> list[dict]:
 
 
 # -- plan: MPPI latency ----------------------------------------------------------------------
-def _plan_ms(dynamics: InProcessDynamics, obs: torch.Tensor, repeats: int, device: str) -> list:
-    """Closed-loop plans (warm start) after 2 warm-up plans: ms per plan, sorted."""
+def _plan_ms(
+    dynamics: InProcessDynamics, obs: torch.Tensor, repeats: int, device: str, graph: bool = False
+) -> tuple[list, float]:
+    """Closed-loop plans (warm start) after 2 warm-up plans: ms per plan, sorted, and the
+    seconds of the first plan (for a CUDA graph: warm-up and recording included)."""
     planner = MPPIPlanner(MPPIConfig(seed=0))
+    graphed = GraphedPlanner(planner, dynamics.model, 1, dynamics.compute_dtype) if graph else None
     state: PlannerState | None = None
     times = []
+    first_s = 0.0
     for i in range(2 + repeats):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        result = planner.plan(dynamics, obs, state=state)
+        if graphed is not None:
+            result = graphed.plan(obs, state=state)
+        else:
+            result = planner.plan(dynamics, obs, state=state)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         state = result.state
+        if i == 0:
+            first_s = time.perf_counter() - start
         if i >= 2:
             times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)
+    return sorted(times), first_s
 
 
 def _plan_flops(dynamics: InProcessDynamics, obs: torch.Tensor) -> int:
@@ -211,16 +240,17 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
     dtypes = [getattr(torch, name) for name in args.dtypes.split(",")]
     print(
         f"# plan: MPPI official settings, B=1, {args.repeats} closed-loop plans after 2 warm-up, "
-        f"obs 24 act 6, device {args.device}, threads {torch.get_num_threads()}; agreement: "
+        f"obs 24 act 6, device {args.device}, threads {torch.get_num_threads()}, float32 matmul "
+        f"precision {args.matmul_precision}; agreement: "
         f"final first-action means of {args.agreement_obs} fresh plans against float32's "
         "(|diff| <= 0.1 of the [-1, 1] range), untrained weights, zero output layers redrawn; "
         "roofline: the plan's counted matmul FLOPs over this machine's measured matmul speed "
         "in that dtype (a lower bound on ms/action for any implementation of the same plan)"
     )
     print(
-        f"{'model':>10} {'dtype':>9} {'params':>11} {'median ms/action':>17} {'p90 ms':>8} "
-        f"{'vs fp32':>8} {'agree':>6} {'mean |diff|':>11} {'GFLOP':>6} {'GFLOP/s':>8} "
-        f"{'peak':>6} {'bound ms':>8}"
+        f"{'model':>10} {'dtype':>9} {'exec':>6} {'params':>11} {'median ms/action':>17} "
+        f"{'p90 ms':>8} {'vs first':>8} {'first s':>8} {'agree':>6} {'mean |diff|':>11} "
+        f"{'GFLOP':>6} {'GFLOP/s':>8} {'peak':>6} {'bound ms':>8}"
     )
     rows = []
     for size in filter(None, args.plan_sizes.split(",")):
@@ -232,9 +262,11 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
         probe = torch.randn(args.agreement_obs, 24, generator=generator).to(args.device)
         reference = _first_actions(InProcessDynamics(model), probe)
         baseline_ms = None
-        for dtype in dtypes:
+        for dtype, graph in (
+            (d, g) for d in dtypes for g in ([False, True] if args.graph else [False])
+        ):
             dynamics = InProcessDynamics(model, compute_dtype=dtype)
-            times = _plan_ms(dynamics, obs, args.repeats, args.device)
+            times, first_s = _plan_ms(dynamics, obs, args.repeats, args.device, graph)
             diff = (_first_actions(dynamics, probe) - reference).abs().amax(-1)
             median = statistics.median(times)
             baseline_ms = baseline_ms or median
@@ -243,6 +275,8 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
             row = {
                 "model": f"tdmpc2:{size}",
                 "dtype": str(dtype).removeprefix("torch."),
+                "exec": "graph" if graph else "eager",
+                "first_plan_s": first_s,
                 "params": model.num_parameters(),
                 "median_ms": median,
                 "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))],
@@ -257,9 +291,9 @@ def run_plan(args: argparse.Namespace) -> list[dict]:
             }
             rows.append(row)
             print(
-                f"{row['model']:>10} {row['dtype']:>9} {row['params']:>11,} "
-                f"{row['median_ms']:>17.1f} {row['p90_ms']:>8.1f} "
-                f"{row['speedup_vs_first']:>7.2f}x {row['agreement']:>6.0%} "
+                f"{row['model']:>10} {row['dtype']:>9} {row['exec']:>6} {row['params']:>11,} "
+                f"{row['median_ms']:>17.2f} {row['p90_ms']:>8.2f} "
+                f"{row['speedup_vs_first']:>7.2f}x {first_s:>8.2f} {row['agreement']:>6.0%} "
                 f"{row['mean_abs_diff']:>11.4f} {row['gflop_per_plan']:>6.1f} "
                 f"{row['achieved_gflops']:>8.1f} {row['matmul_peak_gflops']:>6.1f} "
                 f"{row['roofline_ms']:>8.1f}",
@@ -407,6 +441,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--matmul-precision",
+        default="highest",
+        choices=("highest", "high", "medium"),
+        help="torch.set_float32_matmul_precision: 'high' lets float32 products use TF32 on "
+        "GPUs, as the official TD-MPC2's train.py sets",
+    )
+    p.add_argument(
+        "--graph",
+        action="store_true",
+        help="train, plan: also measure the CUDA-graph step / plan (eager on a CPU)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--control-steps", type=int, default=2000)
     p.add_argument("--episodes", type=int, default=5)
@@ -416,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", default="", help="gate: keep each seed's run (model/) here")
     p.add_argument("--json", default="", help="also write the measured rows to this file")
     args = p.parse_args(argv)
+    torch.set_float32_matmul_precision(args.matmul_precision)
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = set(filter(None, args.modes.split(",")))

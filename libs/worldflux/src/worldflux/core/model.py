@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from worldflux.core.capture import capturing
 from worldflux.core.config import WorldModelConfig
 from worldflux.core.errors import ContractError
 from worldflux.core.payload import ConditionPayload
@@ -48,6 +49,10 @@ class WorldModel(nn.Module, ABC):
 
     family: ClassVar[str] = ""
     config_class: ClassVar[type[WorldModelConfig]] = WorldModelConfig
+    # True when encode/rollout/propose/loss read no tensor value on the host outside the
+    # checks that worldflux.core.capture.capturing() turns off, and after_optimizer_step does
+    # not depend on the step number: then a CUDA graph can record its plans and training steps.
+    graph_capturable: ClassVar[bool] = False
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
@@ -201,7 +206,7 @@ class WorldModel(nn.Module, ABC):
             )
         if not obs.is_floating_point():
             obs = obs.float()
-        if not bool(torch.isfinite(obs).all()):
+        if not capturing() and not bool(torch.isfinite(obs).all()):
             raise ContractError(f"{name} contains NaN or infinite values")
         return obs
 
@@ -217,7 +222,7 @@ class WorldModel(nn.Module, ABC):
                     f"{spec.kind.value} actions must be integer indices of shape "
                     f"[{leading} dims], got {actions.dtype} {list(actions.shape)}"
                 )
-            if bool(((actions < 0) | (actions >= spec.num_actions)).any()):
+            if not capturing() and bool(((actions < 0) | (actions >= spec.num_actions)).any()):
                 raise ContractError(f"action indices must be in [0, {spec.num_actions})")
             return torch.nn.functional.one_hot(actions.long(), spec.num_actions).float()
         if actions.dim() != leading + 1 or actions.shape[-1] != spec.dim:
@@ -227,7 +232,7 @@ class WorldModel(nn.Module, ABC):
             )
         if not actions.is_floating_point():
             raise ContractError(f"continuous actions must be floating point, got {actions.dtype}")
-        if not bool(torch.isfinite(actions).all()):
+        if not capturing() and not bool(torch.isfinite(actions).all()):
             raise ContractError("actions contain NaN or infinite values")
         return actions
 

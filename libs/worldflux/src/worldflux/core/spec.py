@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,9 +153,7 @@ class ActionSpec:
 
     def _mid_half(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.low is not None and self.high is not None
-        low = torch.tensor(self.low, dtype=like.dtype, device=like.device)
-        high = torch.tensor(self.high, dtype=like.dtype, device=like.device)
-        return (high + low) / 2, (high - low) / 2
+        return _mid_half(self.low, self.high, like.dtype, like.device)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -233,3 +232,14 @@ class ModelSpec:
             discount=float(data.get("discount", 0.99)),
             goal_latent=data.get("goal_latent", ""),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _mid_half(
+    low: tuple[float, ...], high: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre and half-width of bounds, made once per dtype and device: a CUDA graph may not
+    copy host data to the GPU while it records (worldflux.core.capture)."""
+    lo = torch.tensor(low, dtype=dtype, device=device)
+    hi = torch.tensor(high, dtype=dtype, device=device)
+    return (hi + lo) / 2, (hi - lo) / 2

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from worldflux.core.capture import capturing, scalar
 from worldflux.core.errors import ContractError, NonFiniteLossError
 
 
@@ -117,8 +118,9 @@ class LossOutput:
 
     total: torch.Tensor
     components: dict[str, torch.Tensor] = field(default_factory=dict)
-    # Family metrics computed alongside the loss (plain floats, not optimised).
-    metrics: dict[str, float] = field(default_factory=dict)
+    # Family metrics computed alongside the loss (floats, not optimised; 0-d tensors while a
+    # CUDA graph records, see worldflux.core.capture.scalar).
+    metrics: dict[str, float | torch.Tensor] = field(default_factory=dict)
     # Tensors the loss hands to the training loop, not losses: "posterior.<name>" [B, T, ...]
     # latents for a replay buffer's context, inputs of a later optimizer's loss (see
     # WorldModel.optimizer_loss). Never checked, summed or logged.
@@ -136,16 +138,22 @@ class LossOutput:
                 )
 
     def check_finite(self, step: int | None = None) -> LossOutput:
-        """Raise NonFiniteLossError naming the first component that is NaN/Inf."""
+        """Raise NonFiniteLossError naming the first component that is NaN/Inf.
+
+        Skipped while a CUDA graph records (it would read values on the host): the recorder
+        checks the outputs after each replay instead (worldflux.training.graphed)."""
+        if capturing():
+            return self
         for name, value in {**self.components, "total": self.total}.items():
             v = float(value.detach())
             if not math.isfinite(v):
                 raise NonFiniteLossError(name, v, step)
         return self
 
-    def scalars(self) -> dict[str, float]:
-        out = {"total": float(self.total.detach())}
-        out.update({k: float(v.detach()) for k, v in self.components.items()})
+    def scalars(self) -> dict[str, float | torch.Tensor]:
+        """Total and components as floats (tensors while a CUDA graph records)."""
+        out = {"total": scalar(self.total)}
+        out.update({k: scalar(v) for k, v in self.components.items()})
         return out
 
 

@@ -7,6 +7,7 @@ remote dynamics service that is one RPC per iteration, whatever B is.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from abc import ABC, abstractmethod
@@ -25,6 +26,7 @@ from worldflux.core import (
     LatentState,
     ModelSpec,
 )
+from worldflux.core.capture import capturing
 from worldflux.core.config import check_fields
 from worldflux.core.plugins import Registry
 from worldflux.planners.dynamics import Dynamics
@@ -103,7 +105,13 @@ class Bounds:
     scale: torch.Tensor
 
     @classmethod
-    def from_spec(cls, spec: ActionSpec, device: torch.device) -> Bounds:
+    def from_spec(cls, spec: ActionSpec, device: torch.device | str) -> Bounds:
+        """The bounds of `spec` on `device`, made once per spec and device (a CUDA graph may
+        not copy host data to the GPU while it records; planners never write to them)."""
+        return _bounds(spec, torch.device(device))
+
+    @classmethod
+    def build(cls, spec: ActionSpec, device: torch.device) -> Bounds:
         dim = spec.dim
         low = torch.full((dim,), -math.inf) if spec.low is None else torch.tensor(spec.low)
         high = torch.full((dim,), math.inf) if spec.high is None else torch.tensor(spec.high)
@@ -114,6 +122,11 @@ class Bounds:
 
     def clamp(self, actions: torch.Tensor) -> torch.Tensor:
         return torch.maximum(torch.minimum(actions, self.high), self.low)
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(spec: ActionSpec, device: torch.device) -> Bounds:
+    return Bounds.build(spec, device)
 
 
 def read_latents(objective: Objective, spec: ModelSpec) -> tuple[str, ...] | None:
@@ -147,6 +160,10 @@ class Search:
         self.batch = latent.batch_size
         self.rollout_calls = 0
         self.latents: tuple[str, ...] | None = None  # what the scorer reads (None: all)
+        self.bounds = Bounds.from_spec(self.spec.action, device)
+        # While a CUDA graph records the search, "some state has a finite score" cannot be
+        # read on the host; each iteration's flag is kept here and checked after the replay.
+        self.finite_flags: list[torch.Tensor] = []
 
     def evaluate(self, candidates: torch.Tensor) -> torch.Tensor:
         """Score candidates [B, N, H, ...] with ONE rollout call; returns [B, N].
@@ -168,12 +185,17 @@ class Search:
             raise ContractError(f"objective returned shape {list(scores.shape)}, not [{b * n}]")
         scores = scores.to(self.device, torch.float32).reshape(b, n)
         finite = torch.isfinite(scores)
-        if not bool(finite.any(1).all()):
-            raise ContractError(
-                f"{self.spec.model_id} predicted a non-finite objective for every candidate of "
-                "some state (NaN/Inf in its rewards, values or latents)"
-            )
+        if capturing():
+            self.finite_flags.append(finite.any(1).all())
+        elif not bool(finite.any(1).all()):
+            raise self.non_finite_error()
         return torch.where(finite, scores, torch.full_like(scores, -math.inf))
+
+    def non_finite_error(self) -> ContractError:
+        return ContractError(
+            f"{self.spec.model_id} predicted a non-finite objective for every candidate of "
+            "some state (NaN/Inf in its rewards, values or latents)"
+        )
 
     def propose(self, num: int) -> torch.Tensor | None:
         """Policy-prior sequences [B, num, H, ...] when the family has a prior, else None."""
@@ -297,6 +319,18 @@ class Planner(ABC):
         search = Search(dynamics, latent, scorer, condition, self.config.horizon, device, generator)
         search.latents = read_latents(objective, spec)
         outcome = self._search(search, state)
+        return self.package(spec, outcome, search.rollout_calls, state, started)
+
+    def package(
+        self,
+        spec: ModelSpec,
+        outcome: Outcome,
+        rollout_calls: int,
+        state: PlannerState | None,
+        started: float,
+    ) -> PlanResult:
+        """A search's outcome as the PlanResult callers get: actions [H, B, ...] on the CPU,
+        stats, and the state that warm-starts the next plan of the episode."""
         iterations = outcome.iterations or self.config.iterations
         kind = spec.action.kind
         new_state = PlannerState(
@@ -322,7 +356,7 @@ class Planner(ABC):
             elapsed_ms=(time.perf_counter() - started) * 1e3,
             objective=[float(v) for v in outcome.objective.cpu()],
             warm_started=state is not None,
-            rollout_calls=search.rollout_calls,
+            rollout_calls=rollout_calls,
         )
         return PlanResult(payload, stats, new_state)
 
@@ -347,7 +381,17 @@ def encode_observations(
         if obs.batch_size < 1:
             raise ContractError("cannot plan for an empty batch of states")
         return obs.check_finite()
-    spec = dynamics.spec
+    check_observations(dynamics.spec, obs)
+    latent = dynamics.encode(obs, condition)
+    if latent.batch_size != obs.shape[0]:
+        raise ContractError(
+            f"dynamics.encode returned {latent.batch_size} states for {obs.shape[0]} observations"
+        )
+    return latent
+
+
+def check_observations(spec: ModelSpec, obs: object) -> None:
+    """Raise a ContractError unless obs is a finite real batch [B >= 1, *obs_shape]."""
     shape = tuple(spec.observation.shape)
     dims = ", ".join(map(str, shape))
     if not isinstance(obs, torch.Tensor):
@@ -367,12 +411,6 @@ def encode_observations(
         raise ContractError(f"obs must be a real-valued tensor, got {obs.dtype}")
     if obs.is_floating_point() and not bool(torch.isfinite(obs).all()):
         raise ContractError("obs contains NaN or infinite values")
-    latent = dynamics.encode(obs, condition)
-    if latent.batch_size != obs.shape[0]:
-        raise ContractError(
-            f"dynamics.encode returned {latent.batch_size} states for {obs.shape[0]} observations"
-        )
-    return latent
 
 
 def _check_planner_class(entry: type[Planner]) -> None:

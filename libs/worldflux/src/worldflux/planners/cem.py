@@ -13,7 +13,6 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
-    Bounds,
     Outcome,
     Planner,
     SamplingConfig,
@@ -75,7 +74,7 @@ class CEMPlanner(Planner):
 
     def _search(self, search: Search, state: PlannerState | None) -> Outcome:
         cfg = self.config
-        bounds = Bounds.from_spec(search.spec.action, search.device)
+        bounds = search.bounds
         mean = initial_mean(search, bounds, state, self.name)
         std = torch.ones_like(mean) * (cfg.init_std * bounds.scale)
         min_std, max_std = cfg.min_std * bounds.scale, cfg.max_std * bounds.scale

@@ -96,9 +96,18 @@ class InProcessDynamics:
     bfloat16 (about twice the float32 speed on CPUs with AVX-512 BF16 or AMX, and on GPUs),
     normalisations in float32. What comes back is float32 either way, so planners never see
     the difference except in the plans; how often those agree with float32's is measured by
-    `benchmarks/tdmpc2_bench.py --modes plan --dtypes float32,bfloat16`."""
+    `benchmarks/tdmpc2_bench.py --modes plan --dtypes float32,bfloat16`.
 
-    def __init__(self, model: WorldModel, compute_dtype: torch.dtype | None = None) -> None:
+    `seed_calls=False` leaves torch's RNG as it is instead of seeding each call from its
+    inputs: the hashing reads the inputs on the host, which a CUDA graph cannot record
+    (worldflux.planners.graphed); answers are then random draws, not functions of the inputs."""
+
+    def __init__(
+        self,
+        model: WorldModel,
+        compute_dtype: torch.dtype | None = None,
+        seed_calls: bool = True,
+    ) -> None:
         if compute_dtype not in (None, torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(
                 f"compute_dtype must be float32, bfloat16 or float16, got {compute_dtype}"
@@ -106,6 +115,14 @@ class InProcessDynamics:
         self.model = model.eval()
         self._spec = model.spec
         self.compute_dtype = None if compute_dtype == torch.float32 else compute_dtype
+        self.seed_calls = seed_calls
+
+    def _seeded(
+        self, *parts: torch.Tensor | LatentState | int
+    ) -> contextlib.AbstractContextManager[None]:
+        if not self.seed_calls:
+            return contextlib.nullcontext()
+        return seeded(content_seed(*parts), self.device)
 
     def _compute(self) -> contextlib.AbstractContextManager[object]:
         if self.compute_dtype is None:
@@ -131,7 +148,7 @@ class InProcessDynamics:
 
     @torch.no_grad()
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
-        with seeded(content_seed(obs), self.device), self._compute():
+        with self._seeded(obs), self._compute():
             state = self.model.encode(obs.to(self.device), condition)
         return state if self.compute_dtype is None else _float32_state(state)
 
@@ -145,7 +162,7 @@ class InProcessDynamics:
         latents: Sequence[str] | None = None,
     ) -> Rollout:
         del latents  # in process every latent is already there: nothing to save by leaving out
-        with seeded(content_seed(state, actions), self.device), self._compute():
+        with self._seeded(state, actions), self._compute():
             out = self.model.rollout(state.to(self.device), actions.to(self.device), condition)
         if self.compute_dtype is None:
             return out
@@ -156,7 +173,7 @@ class InProcessDynamics:
 
     @torch.no_grad()
     def propose(self, state: LatentState, horizon: int, num_samples: int) -> torch.Tensor | None:
-        with seeded(content_seed(state, horizon, num_samples), self.device), self._compute():
+        with self._seeded(state, horizon, num_samples), self._compute():
             proposed = self.model.propose(state.to(self.device), horizon, num_samples)
         return proposed if proposed is None or self.compute_dtype is None else _float32(proposed)
 

@@ -18,7 +18,6 @@ import torch
 
 from worldflux.core import ActionKind, ContractError
 from worldflux.planners.base import (
-    Bounds,
     Outcome,
     Planner,
     SamplingConfig,
@@ -69,6 +68,17 @@ class MPPIConfig(SamplingConfig):
             )
 
 
+def draw(weight: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of `weight` [B, E] (rows sum to 1), drawn by its weight: [B, 1].
+
+    Inverse-CDF sampling (the first index whose cumulative weight exceeds a uniform draw):
+    what torch.multinomial does for one sample, in tensor ops a CUDA graph can record.
+    """
+    u = torch.rand((weight.shape[0], 1), generator=generator, device=weight.device)
+    cdf = weight.cumsum(1)
+    return (cdf <= u * cdf[:, -1:]).sum(1, keepdim=True).clamp(max=weight.shape[1] - 1)
+
+
 @register_planner
 class MPPIPlanner(Planner):
     name = "mppi"
@@ -83,7 +93,7 @@ class MPPIPlanner(Planner):
 
     def _search(self, search: Search, state: PlannerState | None) -> Outcome:
         cfg = self.config
-        bounds = Bounds.from_spec(search.spec.action, search.device)
+        bounds = search.bounds
         mean = initial_mean(search, bounds, state, self.name)
         std = torch.ones_like(mean) * (cfg.max_std * bounds.scale)
         min_std, max_std = cfg.min_std * bounds.scale, cfg.max_std * bounds.scale
@@ -103,7 +113,7 @@ class MPPIPlanner(Planner):
             mean = (w * elites).sum(1)
             spread = (w * (elites - mean.unsqueeze(1)) ** 2).sum(1).sqrt()
             std = torch.minimum(torch.maximum(spread, min_std), max_std)
-        choice = torch.multinomial(weight, 1, generator=search.generator)  # [B, 1]
+        choice = draw(weight, search.generator)  # [B, 1]
         plan = gather_candidates(elites, choice)[:, 0]
         objective = elite_value.gather(1, choice)[:, 0]
         if cfg.exploration_noise:

@@ -38,6 +38,9 @@ class TrainerConfig:
     # torch intra-op threads for this process; 0 leaves torch's default. Parallel seed runs
     # on a few cores want 1: oversubscribed threads make small models many times slower.
     threads: int = 0
+    # Record the optimizer step as one CUDA graph and replay it (training.graphed): for small
+    # models on a GPU, whose eager steps are launch-bound. Constant lr, graph_capturable models.
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len"):

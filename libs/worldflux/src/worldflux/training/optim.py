@@ -93,14 +93,20 @@ def parameter_groups(model: WorldModel, spec: OptimizerSpec) -> list[dict[str, A
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: WorldModel, spec: OptimizerSpec | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: WorldModel, spec: OptimizerSpec | None = None, capturable: bool = False
+) -> torch.optim.Optimizer:
+    """The optimizer the spec names; `capturable` keeps Adam's step count on the GPU so that a
+    CUDA graph can record the step (TrainerConfig.cuda_graph)."""
     spec = spec or model.optimizer_spec()
     groups = parameter_groups(model, spec)
-    kwargs = {"lr": spec.lr, "betas": tuple(spec.betas), "eps": spec.eps}
+    kwargs: dict[str, Any] = {"lr": spec.lr, "betas": tuple(spec.betas), "eps": spec.eps}
+    if capturable:
+        kwargs["capturable"] = True
     if spec.name == "adam":
-        return torch.optim.Adam(groups, weight_decay=spec.weight_decay, **kwargs)  # type: ignore[arg-type]
+        return torch.optim.Adam(groups, weight_decay=spec.weight_decay, **kwargs)
     if spec.name == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=spec.weight_decay, **kwargs)  # type: ignore[arg-type]
+        return torch.optim.AdamW(groups, weight_decay=spec.weight_decay, **kwargs)
     if spec.name == "laprop":
         return LaProp(groups, weight_decay=spec.weight_decay, **kwargs)  # type: ignore[arg-type]
     raise ContractError(f"unknown optimizer {spec.name!r}; expected one of {OPTIMIZERS}")

@@ -32,9 +32,10 @@ from typing import Any, Protocol
 import torch
 import torch.distributed as dist
 
+from worldflux.core.capture import capturing, scalar, to_float
 from worldflux.core.errors import CheckpointError, ContractError, NonFiniteLossError
 from worldflux.core.model import WorldModel
-from worldflux.core.state import Batch
+from worldflux.core.state import Batch, LossOutput
 from worldflux.serialization.atomic import recover_directory
 from worldflux.training.callbacks import Callback
 from worldflux.training.checkpoint import (
@@ -53,6 +54,7 @@ from worldflux.training.distributed import (
     gather_tensor,
     init_distributed,
 )
+from worldflux.training.graphed import GraphedStep
 from worldflux.training.loggers import MetricsLogger
 from worldflux.training.optim import build_optimizer
 from worldflux.training.progress import ProgressBar
@@ -118,7 +120,8 @@ class Trainer:
         self.eval_data = eval_data
         self.callbacks = list(callbacks)
         self.optimizer_spec = model.optimizer_spec()
-        self.optimizer = build_optimizer(model, self.optimizer_spec)
+        graphed = config.cuda_graph and self.device.type == "cuda"
+        self.optimizer = build_optimizer(model, self.optimizer_spec, capturable=graphed)
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.param_sets = optimizer_sets(self.optimizer)
         self.scheduler = build_schedule(
@@ -141,6 +144,7 @@ class Trainer:
         self.should_stop = False
         self._checkpointed_step = -1
         self.output_dir = Path(config.output_dir) if config.output_dir else None
+        self.graphed = GraphedStep(self) if config.cuda_graph else None
         self._check_data(train_data, "train_data")
         if eval_data is not None:
             self._check_data(eval_data, "eval_data")
@@ -189,34 +193,49 @@ class Trainer:
         cfg = self.config
         step = self.step + 1
         self.model.train()
-        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator).to(self.device)
-        out = self.model.loss(batch)
-        self._check_finite(out, step)
+        batch = self.train_data.sample(cfg.batch_size, cfg.seq_len, self.generator)
         # The schedule's lr (spec.lr times warmup/decay); groups scale it by their lr_scale.
         lr = self.optimizer_spec.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-        metrics = out.scalars()
-        metrics.update({k: float(v) for k, v in out.metrics.items()})
+        if self.graphed is not None:
+            metrics = self.graphed.step(batch, step)  # after_optimizer_step is in the graph
+            self.scheduler.step()
+        else:
+            batch = batch.to(self.device)
+            values, out = self.apply_updates(batch, step)
+            metrics = {k: to_float(v) for k, v in values.items()}
+            self.scheduler.step()
+            if self.dist.enabled:
+                broadcast_module(self.model, buffers_only=True)
+            self.model.after_optimizer_step(step)
+            self._keep_replay_context(batch, out)
+        self.step = step
+        metrics["lr"] = lr
+        return metrics
+
+    def apply_updates(
+        self, batch: Batch, step: int
+    ) -> tuple[dict[str, float | torch.Tensor], LossOutput]:
+        """Loss, then backward, clip and step of each optimizer in turn: the tensor work of a
+        step. Metrics are floats, or tensors while a CUDA graph records it (read after replay).
+        """
+        out = self.model.loss(batch)
+        self._check_finite(out, step)
+        metrics: dict[str, float | torch.Tensor] = dict(out.scalars())
+        metrics.update(out.metrics)
         first, *later = self.param_sets
         metrics["grad_norm"] = self._update(first[1], out.total, step, "grad_norm")
         for name, params in later:
             extra = self.model.optimizer_loss(name, batch, out)
             self._check_finite(extra, step)
             metrics.update({k: v for k, v in extra.scalars().items() if k != "total"})
-            metrics.update({k: float(v) for k, v in extra.metrics.items()})
+            metrics.update(extra.metrics)
             key = f"grad_norm_{name}"
             metrics[key] = self._update(params, extra.total, step, key)
-        self.scheduler.step()
-        if self.dist.enabled:
-            broadcast_module(self.model, buffers_only=True)
-        self.model.after_optimizer_step(step)
-        self._keep_replay_context(batch, out)
-        self.step = step
-        metrics["lr"] = lr
-        return metrics
+        return metrics, out
 
     def _update(
         self, params: list[torch.nn.Parameter], loss: torch.Tensor, step: int, name: str
-    ) -> float:
+    ) -> float | torch.Tensor:
         """Backward, clip and step the parameters of one optimizer; the pre-clip grad norm."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -229,11 +248,11 @@ class Trainer:
         if self.dist.enabled:
             average_gradients(params, self.dist.world_size)
         grad_norm = clip_gradients(params, self.optimizer_spec.clip, self.optimizer_spec.clip_value)
-        if not bool(torch.isfinite(grad_norm)):
+        if not capturing() and not bool(torch.isfinite(grad_norm)):
             # Gradients are identical on every rank after the all-reduce: all ranks stop here.
             raise NonFiniteLossError(name, float(grad_norm), step)
         self.optimizer.step()
-        return float(grad_norm)
+        return scalar(grad_norm)
 
     def _keep_replay_context(self, batch: Batch, out: Any) -> None:
         """Write the posteriors of this batch back to the replay rows it was read from."""
@@ -250,6 +269,8 @@ class Trainer:
             store(slots, latents)
 
     def _check_finite(self, out: Any, step: int) -> None:
+        if capturing():
+            return  # a recorded step is checked after each replay (training.graphed)
         if not self.dist.enabled:
             out.check_finite(step)
             return

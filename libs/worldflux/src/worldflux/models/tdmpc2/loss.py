@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from worldflux.core import Batch, ContractError, LossOutput
+from worldflux.core.capture import capturing, scalar
 
 if TYPE_CHECKING:  # model.py imports this module; the model class only for type hints
     from worldflux.models.tdmpc2.model import TDMPC2
@@ -96,7 +97,8 @@ def tdmpc2_loss(model: TDMPC2, batch: Batch) -> LossOutput:
     actions = model.normalize_action(batch.actions.to(device))[:, :horizon]
     rewards = batch.rewards[:, :horizon].to(device, torch.float32)
     continues = batch.continues[:, :horizon].to(device, torch.float32)
-    if not bool(torch.isfinite(rewards).all()) or not bool(torch.isfinite(continues).all()):
+    finite = capturing() or bool(torch.isfinite(rewards).all() & torch.isfinite(continues).all())
+    if not finite:
         raise ContractError("batch.rewards / batch.continues contain NaN or infinite values")
     valid = _valid_transitions(batch, horizon).to(device)
     rho = cfg.rho ** torch.arange(horizon + 1, device=device, dtype=torch.float32)
@@ -148,10 +150,10 @@ def tdmpc2_loss(model: TDMPC2, batch: Batch) -> LossOutput:
     with torch.no_grad():
         reward_pred = model.twohot.decode(reward_logits)
         metrics = {
-            "td_target_mean": float(td_targets.mean()),
-            "q_mean": float(model.twohot.decode(q_logits).mean()),
-            "reward_mae": float(_masked_mean((reward_pred - rewards).abs(), valid)),
-            "valid_fraction": float(valid.mean()),
+            "td_target_mean": scalar(td_targets.mean()),
+            "q_mean": scalar(model.twohot.decode(q_logits).mean()),
+            "reward_mae": scalar(_masked_mean((reward_pred - rewards).abs(), valid)),
+            "valid_fraction": scalar(valid.mean()),
         }
     aux = {POLICY_LATENTS: latents.detach()}
     if not (model.training and torch.is_grad_enabled()):
@@ -179,8 +181,8 @@ def tdmpc2_policy_loss(model: TDMPC2, latents: torch.Tensor) -> LossOutput:
     objective = cfg.entropy_coef * sample.scaled_entropy.squeeze(-1) + qs  # [B, H+1]
     pi_loss = (-objective.mean(0) * rho).mean()
     metrics = {
-        "q_scale": float(model.scale.value),
-        "pi_entropy": float(sample.entropy.detach().mean()),
-        "pi_log_std": float(sample.log_std.detach().mean()),
+        "q_scale": scalar(model.scale.value[0]),
+        "pi_entropy": scalar(sample.entropy.detach().mean()),
+        "pi_log_std": scalar(sample.log_std.detach().mean()),
     }
     return LossOutput(pi_loss, {"pi": pi_loss}, metrics)

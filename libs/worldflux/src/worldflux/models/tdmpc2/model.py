@@ -27,6 +27,7 @@ from worldflux.core import (
     Rollout,
     WorldModel,
 )
+from worldflux.core.capture import capturing
 from worldflux.models.tdmpc2.config import TDMPC2Config
 from worldflux.models.tdmpc2.ensemble import QEnsemble
 from worldflux.models.tdmpc2.layers import NormedLinear, PixelEncoder, SimNorm, init_weights, mlp
@@ -48,6 +49,7 @@ class TDMPC2(WorldModel):
     # Gate facts (worldflux.gates): held-out prediction against trivial baselines, on pendulum.
     gate_kind = "reference"
     gate_dataset = "pendulum"
+    graph_capturable = True  # plans and updates record as CUDA graphs (core.capture)
 
     def __init__(self, config: TDMPC2Config) -> None:
         super().__init__(config)
@@ -162,7 +164,9 @@ class TDMPC2(WorldModel):
         Only the two drawn members are evaluated (the official code runs all and then picks;
         the result is the same, at 2/num_q of the cost).
         """
-        pick = torch.randperm(self.config.num_q, device=z.device)[:2]
+        # Two distinct members at random: argsort of uniform noise is a random permutation
+        # that, unlike randperm, a CUDA graph can record.
+        pick = torch.rand(self.config.num_q, device=z.device).argsort()[:2]
         values = self.twohot.decode(self.q_logits(z, a, source, members=pick))
         return values.min(0).values if reduce == "min" else values.mean(0)
 
@@ -173,7 +177,7 @@ class TDMPC2(WorldModel):
             raise ContractError(
                 f"LatentState 'z' must be [B, {self.config.latent_dim}], got {list(z.shape)}"
             )
-        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+        if not z.is_floating_point() or (not capturing() and not bool(torch.isfinite(z).all())):
             raise ContractError("LatentState 'z' must be finite floating point")
         return z.to(self.device)
 

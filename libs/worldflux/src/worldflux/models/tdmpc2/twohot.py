@@ -45,7 +45,9 @@ class TwoHot:
         # The clamp keeps vmax in the last bin instead of spilling into a non-existent one.
         low = pos.floor().clamp(max=self.num_bins - 1)
         frac = (pos - low).unsqueeze(-1)
-        low_idx = low.long().unsqueeze(-1)
+        # A NaN target keeps its NaN weights (the loss stays NaN and is caught), but indexes a
+        # real bin: NaN.long() is out of range, which on a GPU is a device-side assert.
+        low_idx = torch.nan_to_num(low, nan=0.0).long().unsqueeze(-1)
         high_idx = (low_idx + 1).clamp(max=self.num_bins - 1)
         out = torch.zeros(*x.shape, self.num_bins, device=x.device, dtype=x.dtype)
         out = out.scatter(-1, low_idx, 1 - frac)

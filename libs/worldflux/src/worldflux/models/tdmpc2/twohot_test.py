@@ -64,3 +64,9 @@ def test_decode_of_logits_is_the_expected_bin_under_softmax() -> None:
     out = TH.decode(logits)
     assert out[0].item() == pytest.approx(math.expm1(2.0), rel=1e-5)
     assert out[1].item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_nan_targets_stay_nan_without_an_out_of_range_index() -> None:
+    target = TH.encode(torch.tensor([0.5, float("nan")]))
+    assert bool(torch.isfinite(target[0]).all())
+    assert bool(target[1].isnan().any())
