@@ -2,9 +2,10 @@
 
 TD-MPC2's MPPI plan is six iterations of a three-step latent rollout over 512 candidates:
 hundreds of small kernels that a GPU runs in microseconds each but Python launches one by one,
-so an eager plan is launch-bound (23 ms on an H200 for tdmpc2:5m, the GPU idle most of it).
+so an eager plan is launch-bound (tdmpc2:5m: 44 ms per plan on an H200 for 4.6 ms of kernels).
 `GraphedPlanner` records the plan once for a fixed batch of B observations and replays it per
-action: one launch, a copy of the observations in and of the plan out.
+action: one launch, a copy of the observations in and of the plan out (4.2 ms on that H200;
+docs/content/benchmarks.md).
 
 It runs the same `Planner._search` as `Planner.plan`, on buffers that stay put:
 - `obs` [B, *obs_shape]: validated on the host, then copied in;

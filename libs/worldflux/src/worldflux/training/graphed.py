@@ -6,9 +6,9 @@ time launching them than the GPU spends running them. Recorded once and replayed
 the static input buffers.
 
 What changes against the eager step, and how each is kept honest:
-- Checks that read values on the host cannot run inside the graph. The batch is validated by
-  the Trainer before training; after each replay every metric (loss components, gradient
-  norms, family metrics) is read back at once, and a NaN/Inf among them restores the weights,
+- Checks that read values on the host cannot run inside the graph. Each batch is checked for
+  NaN/Inf on the host before it is copied in; after each replay every metric (loss components,
+  gradient norms, family metrics) is read back at once, and a NaN/Inf among them restores the weights,
   buffers and optimizer moments saved at the start of that step and raises NonFiniteLossError,
   so a bad step loses nothing, as in eager mode.
 - Recording runs `warmup` eager steps first (the CUDA-graph recipe); their effect on weights and
@@ -110,7 +110,7 @@ class GraphedStep:
         device = self.trainer.device
         _check_finite_batch(batch)
         if self.batch is None:
-            self.batch = batch.to(device)
+            self.batch = _static_copy(batch, device)
             self.call = CapturedCall(
                 self._body, device, warmup=self.warmup, before_capture=self._keep_rollback
             )
@@ -138,6 +138,17 @@ def _check_finite_batch(batch: Batch) -> None:
         value = getattr(batch, name)
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ContractError(f"batch.{name} contains NaN or infinite values")
+
+
+def _static_copy(batch: Batch, device: torch.device) -> Batch:
+    """The recorded step's own input buffers: copies, never the sampler's tensors (refilling
+    those in place could write into a dataset that hands out views)."""
+    tensors = [
+        getattr(batch, name).to(device, copy=True)
+        for name in ("obs", "actions", "rewards", "continues", "is_first")
+    ]
+    extras = {k: v.to(device, copy=True) for k, v in batch.extras.items()}
+    return Batch(*tensors, extras=extras)
 
 
 def _copy_batch(static: Batch, batch: Batch) -> None:
