@@ -8,9 +8,9 @@ the static input buffers.
 What changes against the eager step, and how each is kept honest:
 - Checks that read values on the host cannot run inside the graph. Each batch is checked for
   NaN/Inf on the host before it is copied in; after each replay every metric (loss
-  components, gradient norms, family metrics) is read back at once, and a NaN/Inf among them restores the weights,
-  buffers and optimizer moments saved at the start of that step and raises NonFiniteLossError,
-  so a bad step loses nothing, as in eager mode.
+  components, gradient norms, family metrics) is read back at once, and a NaN/Inf among them
+  restores the weights, buffers and optimizer moments saved at the start of that step and
+  raises NonFiniteLossError, so a bad step loses nothing, as in eager mode.
 - Recording runs `warmup` eager steps first (the CUDA-graph recipe); their effect on weights and
   optimizer state is undone before the first replay, so step 1 is the first real update.
 - What Python computes once is frozen into the graph: the learning rate (so the schedule must
