@@ -32,12 +32,16 @@ def alignment_table() -> str:
         rows.append((field, *ours, str(PAPER[field])))
     ratio = f"{ci.config.mlp_ratio:g}"
     rows.append(("mlp ratio", ratio, ratio, f"{PAPER['mlp_ratio']:g}"))
-    adaln = "adaLN-Zero (noise level + action)"
+    adaln = "adaLN-Zero (noise level + action), action per token"
     rows.append(("conditioning", adaln, adaln, f"{PAPER['conditioning']} (t + class)"))
     rows.append(("sampling steps (Euler, EDM levels)", str(SIZES["ci"]["sampling_steps"]),
                  str(SIZES["base"]["sampling_steps"]), "250 (DDPM)"))  # fmt: skip
-    rows.append(("backbone parameters, 64x64 RGB + context frame", f"{count(ci.backbone):,}",
-                 f"{count(base.backbone):,}", "-"))  # fmt: skip
+    frames = ci.config.context_frames
+    rows.append(("context frames", str(frames), str(base.config.context_frames), "-"))
+    change = "change from the current frame"
+    rows.append(("denoised target", change, change, "noise, on VAE latents"))
+    pixels = f"backbone parameters, 64x64 RGB + {frames} context frames"
+    rows.append((pixels, f"{count(ci.backbone):,}", f"{count(base.backbone):,}", "-"))
     latent = built("base", (4, 32, 32))
     rows.append(("backbone parameters, 32x32x4 latents", "-", f"{count(latent.backbone):,}",
                  f"{PAPER['params_256'] / 1e6:.0f}M (DiT-S)"))  # fmt: skip

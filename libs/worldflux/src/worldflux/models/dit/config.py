@@ -14,8 +14,11 @@ from typing import Any
 
 from worldflux.core import ContractError, WorldModelConfig
 
+# `ci` samples in one Euler step: at width 64 a token cannot carry an 8x8x3 patch's noise, so
+# the denoiser cannot clear low noise levels and a multi-step sampler ends with that noise in
+# the frame (docs/content/families/dit.md has the probes); `base` (width 384) takes 10.
 SIZES: dict[str, dict[str, Any]] = {
-    "ci": {"width": 64, "depth": 2, "num_heads": 4, "patch_size": 8, "sampling_steps": 3},
+    "ci": {"width": 64, "depth": 2, "num_heads": 4, "patch_size": 8, "sampling_steps": 1},
     "base": {"width": 384, "depth": 12, "num_heads": 6, "patch_size": 8, "sampling_steps": 10},
 }
 
@@ -42,9 +45,24 @@ class DiTConfig(WorldModelConfig):
     patch_size: int = 8
     mlp_ratio: float = 4.0
     sampling_steps: int = 3
-    sigma_data: float = 0.5
+    # Observed frames the denoiser sees: the current one and context_frames - 1 before it. One
+    # frame shows the pendulum's angle but not which way it swings, so the next frame is
+    # ambiguous and a sample of it is worse than the mean frame (DIAMOND conditions on 4).
+    context_frames: int = 2
+    # Denoise the change from the current frame (in [-1, 1] units), not the next frame: most of
+    # a pendulum frame does not move, and a token (width 64 at ci) cannot carry a whole 8x8x3
+    # patch, so a network that has to redraw the frame loses the rod's detail, while the change
+    # is zero outside the few patches the rod sweeps. sigma_data is then the change's scale
+    # (its standard deviation on pendulum-pixels is about 0.09), not a frame's 0.5.
+    residual: bool = True
+    sigma_data: float = 0.125
+    # The action enters every patch token through its own projection, besides adaLN-Zero.
+    action_tokens: bool = True
+    # Sampler levels, as DIAMOND's: from sigma_max = 5, not image generation's 80, which lies
+    # far outside the training noise (log sigma ~ N(p_mean, p_std^2): 80 is 4.6 sigmas up), so
+    # the first, decisive denoiser call would be an extrapolation.
     sigma_min: float = 0.002
-    sigma_max: float = 80.0
+    sigma_max: float = 5.0
     p_mean: float = -1.2  # EDM: log sigma ~ N(p_mean, p_std^2) in training
     p_std: float = 1.2
     reward_coef: float = 1.0
@@ -52,7 +70,8 @@ class DiTConfig(WorldModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("width", "depth", "num_heads", "patch_size", "sampling_steps"):
+        for name in ("width", "depth", "num_heads", "patch_size", "sampling_steps",
+                     "context_frames"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ContractError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.width % self.num_heads:

@@ -63,8 +63,8 @@ class FinalLayer(nn.Module):
 
 
 class DiTBackbone(nn.Module):
-    """(noisy next frame, current frame) [B, C, H, W] each, noise input c_noise [B] and action
-    [B, A] -> network output [B, C, H, W]."""
+    """(noisy next frame [B, C, H, W], observed frames [B, K * C, H, W], oldest first), noise
+    input c_noise [B] and action [B, A] -> network output [B, C, H, W]."""
 
     def __init__(
         self,
@@ -75,18 +75,26 @@ class DiTBackbone(nn.Module):
         heads: int,
         patch: int,
         mlp_ratio: float,
+        context_frames: int = 1,
+        action_tokens: bool = True,
     ) -> None:
         super().__init__()
         channels, height, wide = obs_shape
         self.channels, self.patch, self.grid = channels, patch, (height // patch, wide // patch)
         self.width = width
-        self.embed = nn.Conv2d(2 * channels, width, patch, stride=patch)
+        self.embed = nn.Conv2d((1 + context_frames) * channels, width, patch, stride=patch)
         self.pos = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1], width))
         nn.init.normal_(self.pos, std=0.02)
         self.noise_mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.action_mlp = nn.Sequential(
             nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width)
         )
+        # The action also enters every patch token, each with its own projection: what an action
+        # changes in the next frame (the torque arrow at the pivot, the rod's swing) is
+        # local, and a per-position input reaches it directly rather than only through the
+        # blocks' global scale and shift.
+        tokens = self.grid[0] * self.grid[1]
+        self.action_in = nn.Linear(action_dim, tokens * width) if action_tokens else None
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio) for _ in range(depth))
         self.final = FinalLayer(width, patch * patch * channels)
 
@@ -103,6 +111,8 @@ class DiTBackbone(nn.Module):
         action: torch.Tensor,
     ) -> torch.Tensor:
         x = self.embed(torch.cat([noisy, context], 1)).flatten(2).transpose(1, 2) + self.pos
+        if self.action_in is not None:
+            x = x + self.action_in(action).view(x.shape)
         c = self.condition(c_noise, action)
         for block in self.blocks:
             x = block(x, c)
