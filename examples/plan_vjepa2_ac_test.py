@@ -17,6 +17,19 @@ def test_smoke_run_reports_cem_and_random_success() -> None:
     assert np.isfinite(out["cem_distance"]) and np.isfinite(out["random_distance"])
 
 
+def test_runs_longer_than_the_checkpoint_interval_without_an_output_dir() -> None:
+    # the defaults are --checkpoint-every 1000 and --steps 1600, and the Trainer cannot
+    # checkpoint without a directory: the example turns checkpoints off when none is given
+    small = ["--steps", "4", "--batch-size", "4", "--seq-len", "4", "--eval-batches", "1"]
+    small += ["--episodes", "1", "--samples", "8", "--threads", "1", "--no-progress"]
+    small += ["--eval-every", "0", "--checkpoint-every", "2"]
+    assert plan_vjepa2_ac.parse_args(small).checkpoint_every == 0
+    kept = plan_vjepa2_ac.parse_args([*small, "--output-dir", "never-written"])
+    assert kept.checkpoint_every == 2
+    out = plan_vjepa2_ac.main(small)  # step 2 would checkpoint
+    assert np.isfinite(out["cem_distance"])
+
+
 def test_world_moves_the_square_by_the_push_and_stops_at_the_edge() -> None:
     field = np.full((3, push.FRAME, push.FRAME), 0.5, np.float32)
     world = plan_vjepa2_ac.World(field, np.array([20.0, 20.0]))
