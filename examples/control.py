@@ -107,6 +107,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-dir", default=None, help="default: runs/control-<env>-<model>")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="record each update as a CUDA graph (TD-MPC2 on a GPU; eager on a CPU)",
+    )
     p.add_argument("--device", default="cpu", help="torch device of the model (cpu, cuda)")
     p.add_argument("--no-gif", action="store_true", help="skip the evaluation GIF")
     p.add_argument(
@@ -186,6 +191,7 @@ def online_config(args: argparse.Namespace) -> OnlineConfig:
         output_dir=args.output_dir,
         seed=args.seed,
         threads=args.threads,
+        cuda_graph=args.cuda_graph,
         device=args.device,
         max_episode_steps=args.max_episode_steps,
         pixels=args.pixels,

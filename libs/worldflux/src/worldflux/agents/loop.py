@@ -79,6 +79,9 @@ class OnlineConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
+    # Record each update as a CUDA graph (TrainerConfig.cuda_graph): for graph_capturable
+    # models such as TD-MPC2 on a GPU, several times fewer milliseconds per update.
+    cuda_graph: bool = False
     max_episode_steps: int | None = None  # overrides the env's TimeLimit (short tests)
     pixels: int = 0  # > 0: observe rendered frames resized to pixels x pixels (envs.py)
 
@@ -196,6 +199,7 @@ class OnlineLoop:
                 resume=False,
                 tensorboard=False,
                 threads=cfg.threads,
+                cuda_graph=cfg.cuda_graph,
             ),
             train_data=self.replay,
         )

@@ -226,3 +226,21 @@ def test_the_actor_path_resumes_with_its_latents_and_repeats_the_actions(tmp_pat
     # A planner run cannot continue an actor run's checkpoint.
     with pytest.raises(CheckpointError, match="planner"):
         OnlineLoop(_actor_config(output_dir=out, planner="auto"))
+
+
+def test_recorded_updates_train_as_eager_ones() -> None:
+    """`cuda_graph=True` runs the static-buffer step (eagerly on a CPU): the same actions,
+    update counts and weights as the eager loop, from replay batches of a growing buffer."""
+    runs = []
+    for graph in (False, True):
+        loop = OnlineLoop(_config(total_env_steps=100, cuda_graph=graph))
+        try:
+            assert (loop.trainer.graphed is not None) == graph
+            runs.append((_run_recording(loop), loop.model.state_dict()))
+        finally:
+            loop.close()
+    (eager_steps, eager_weights), (graph_steps, graph_weights) = runs
+    assert [(s, u) for s, u, _ in graph_steps] == [(s, u) for s, u, _ in eager_steps]
+    for (_, _, got), (_, _, want) in zip(graph_steps, eager_steps, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert all(torch.equal(graph_weights[k], eager_weights[k]) for k in eager_weights)
