@@ -143,12 +143,18 @@ def _check_finite_batch(batch: Batch) -> None:
 def _static_copy(batch: Batch, device: torch.device) -> Batch:
     """The recorded step's own input buffers: copies, never the sampler's tensors (refilling
     those in place could write into a dataset that hands out views)."""
-    tensors = [
-        getattr(batch, name).to(device, copy=True)
-        for name in ("obs", "actions", "rewards", "continues", "is_first")
-    ]
-    extras = {k: v.to(device, copy=True) for k, v in batch.extras.items()}
-    return Batch(*tensors, extras=extras)
+
+    def own(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(device, copy=True)
+
+    return Batch(
+        own(batch.obs),
+        own(batch.actions),
+        own(batch.rewards),
+        own(batch.continues),
+        own(batch.is_first),
+        {k: own(v) for k, v in batch.extras.items()},
+    )
 
 
 def _copy_batch(static: Batch, batch: Batch) -> None:
