@@ -50,6 +50,16 @@ class PhysicsConfig(WorldModelConfig):
     reward_coef: float = 0.1
     # also fit the reward head on the integrator's predicted latents (detached; loss.py)
     reward_on_predicted: bool = True
+    # Angle coordinates: each q is an angle (the encoder gives a point (x, y) per coordinate and
+    # q = atan2(y, x)); V(q), the force and everything that reads a latent see (cos q, sin q),
+    # so the learned coordinates live on circles, as a pendulum's configuration does.
+    angle_coords: bool = False
+    # The reward head predicts rewards standardised by the mean and standard deviation of the
+    # first training batch (buffers, saved with the model): pendulum rewards reach -16, and a
+    # head must otherwise first grow its output layer to that scale. Off by default: on the
+    # gate it raised reward skill but not the seed variance, and at 200 training steps the
+    # MLP baseline's energy drift fell to the HNN's (docs/content/families/physics.md).
+    reward_norm: bool = False
     lr: float = 1e-3
 
     def __post_init__(self) -> None:

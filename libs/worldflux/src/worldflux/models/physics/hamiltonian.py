@@ -14,19 +14,26 @@ import torch
 from torch import nn
 
 
-class Potential(nn.Module):
-    """V(q) = w^T tanh(... tanh(W_1 q + b_1) ...) with its gradient dV/dq in closed form."""
+def angle_features(q: torch.Tensor) -> torch.Tensor:
+    """(cos q, sin q) [..., 2d] of angles q [..., d]."""
+    return torch.cat([q.cos(), q.sin()], -1)
 
-    def __init__(self, coords: int, hidden: int, layers: int) -> None:
+
+class Potential(nn.Module):
+    """V(q) = w^T tanh(... tanh(W_1 x + b_1) ...) with x = q, or x = (cos q, sin q) for
+    `periodic` (angle) coordinates, and its gradient dV/dq in closed form."""
+
+    def __init__(self, coords: int, hidden: int, layers: int, periodic: bool = False) -> None:
         super().__init__()
-        sizes = [coords] + [hidden] * layers
+        self.periodic = periodic
+        sizes = [2 * coords if periodic else coords] + [hidden] * layers
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q [..., d] -> (V [...], dV/dq [..., d])."""
         hs = []
-        h = q
+        h = angle_features(q) if self.periodic else q
         for layer in self.layers:
             h = torch.tanh(layer(h))
             hs.append(h)
@@ -34,17 +41,24 @@ class Potential(nn.Module):
         g = self.out.weight[0].expand_as(h)
         for layer, h in zip(reversed(self.layers), reversed(hs), strict=True):
             g = (g * (1.0 - h * h)) @ layer.weight
+        if self.periodic:  # chain rule through (cos q, sin q)
+            d = q.shape[-1]
+            g = g[..., d:] * q.cos() - g[..., :d] * q.sin()
         return value, g
 
 
 class Hamiltonian(nn.Module):
-    def __init__(self, coords: int, hidden: int, layers: int, action_dim: int) -> None:
+    def __init__(
+        self, coords: int, hidden: int, layers: int, action_dim: int, periodic: bool = False
+    ) -> None:
         super().__init__()
-        self.coords = coords
-        self.potential = Potential(coords, hidden, layers)
+        self.coords, self.periodic = coords, periodic
+        self.potential = Potential(coords, hidden, layers, periodic)
         self.log_inv_mass = nn.Parameter(torch.zeros(coords))
         self.force = nn.Sequential(
-            nn.Linear(coords, hidden), nn.Tanh(), nn.Linear(hidden, coords * action_dim)
+            nn.Linear(2 * coords if periodic else coords, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, coords * action_dim),
         )
         self.action_dim = action_dim
 
@@ -54,7 +68,8 @@ class Hamiltonian(nn.Module):
         return 0.5 * (p * p * self.log_inv_mass.exp()).sum(-1) + self.potential(q)[0]
 
     def generalised_force(self, q: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        g = self.force(q).unflatten(-1, (self.coords, self.action_dim))
+        x = angle_features(q) if self.periodic else q
+        g = self.force(x).unflatten(-1, (self.coords, self.action_dim))
         return (g @ action.unsqueeze(-1)).squeeze(-1)
 
     def leapfrog(

@@ -31,9 +31,11 @@ def physics_loss(model: Physics, batch: Batch) -> LossOutput:
     actions = model.check_actions(batch.actions).to(model.device)
     starts = batch.is_first.float().to(model.device).cumsum(1)
     length = obs.shape[1]
-    z = model.encoder(obs)
-    recon = F.mse_loss(model.decoder(z), obs)
+    z = model.encode_z(obs)
+    recon = F.mse_loss(model.decode_z(z), obs)
     rewards = batch.rewards.float().to(model.device)
+    if model.training:
+        model.fit_reward_scale(rewards)
     reward = F.mse_loss(model.reward(z, actions), rewards)
     reward_predicted = obs.new_zeros(())
     predict = obs.new_zeros(())
@@ -42,7 +44,7 @@ def physics_loss(model: Physics, batch: Batch) -> LossOutput:
     for k in range(1, horizon + 1):
         cur = model.step(cur[:, : length - k], actions[:, k - 1 : length - 1])
         valid = (starts[:, k:] == starts[:, : length - k]).float()
-        err = (model.decoder(cur) - obs[:, k:]).square().mean(-1)
+        err = (model.decode_z(cur) - obs[:, k:]).square().mean(-1)
         predict = predict + (err * valid).sum() / valid.sum().clamp(min=1.0)
         if c.reward_on_predicted:
             # r_{t+k} from the predicted z_{t+k} and a_{t+k}; no gradient into the dynamics

@@ -49,15 +49,22 @@ class Physics(WorldModel):
         c = config
         obs_dim, act = c.obs_shape[0], self.action_spec.embed_dim
         width = 2 * c.coords
-        self.encoder = mlp(obs_dim, c.hidden, width)
-        self.decoder = mlp(width, c.hidden, obs_dim)
-        self.reward_head = mlp(width + act, c.hidden, 1)
+        features = 3 * c.coords if c.angle_coords else width  # (cos q, sin q, p) or (q, p)
+        self.encoder = mlp(obs_dim, c.hidden, features)
+        self.decoder = mlp(features, c.hidden, obs_dim)
+        self.reward_head = mlp(features + act, c.hidden, 1)
+        # reward = reward_loc + reward_scale * head(...), set from the first training batch
+        self.register_buffer("reward_loc", torch.zeros(()))
+        self.register_buffer("reward_scale", torch.ones(()))
+        self.register_buffer("reward_fitted", torch.zeros((), dtype=torch.bool))
         self.hamiltonian: Hamiltonian | None = None
         self.baseline: nn.Module | None = None
         if c.dynamics == "hamiltonian":
-            self.hamiltonian = Hamiltonian(c.coords, c.hidden, c.potential_layers, act)
+            self.hamiltonian = Hamiltonian(
+                c.coords, c.hidden, c.potential_layers, act, c.angle_coords
+            )
         else:
-            self.baseline = mlp(width + act, c.hidden, width)
+            self.baseline = mlp(features + act, c.hidden, width)
 
     @property
     def spec(self) -> ModelSpec:
@@ -85,10 +92,40 @@ class Physics(WorldModel):
             )
             return out.reshape(*shape, -1)
         assert self.baseline is not None
-        return z + c.dt * self.baseline(torch.cat([z, action], -1))
+        return z + c.dt * self.baseline(torch.cat([self.features(z), action], -1))
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """What the decoder and the heads read of z = (q, p): z, or (cos q, sin q, p) with
+        angle coordinates (q grows past +-pi along a rollout; its features do not)."""
+        if not self.config.angle_coords:
+            return z
+        q, p = z.split(self.config.coords, -1)
+        return torch.cat([q.cos(), q.sin(), p], -1)
+
+    def encode_z(self, obs: torch.Tensor) -> torch.Tensor:
+        """z = (q, p) [..., 2d] of observations [..., D]."""
+        out = self.encoder(obs)
+        if not self.config.angle_coords:
+            return out
+        d = self.config.coords
+        x, y, p = out.split(d, -1)
+        return torch.cat([torch.atan2(y, x), p], -1)
+
+    def decode_z(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.features(z))
 
     def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.reward_head(torch.cat([z, action], -1)).squeeze(-1)
+        out = self.reward_head(torch.cat([self.features(z), action], -1)).squeeze(-1)
+        return self.reward_loc + self.reward_scale * out
+
+    @torch.no_grad()
+    def fit_reward_scale(self, rewards: torch.Tensor) -> None:
+        """Set the reward standardisation from the first training batch (reward_norm)."""
+        if not self.config.reward_norm or bool(self.reward_fitted):
+            return
+        self.reward_loc.fill_(float(rewards.mean()))
+        self.reward_scale.fill_(max(float(rewards.std()), 1e-3) if rewards.numel() > 1 else 1.0)
+        self.reward_fitted.fill_(True)
 
     def energy(self, z: torch.Tensor) -> torch.Tensor:
         """The learned Hamiltonian H(z) [...] (hamiltonian dynamics only)."""
@@ -99,10 +136,10 @@ class Physics(WorldModel):
     # -- the world-model interface -------------------------------------------------------
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
         del condition
-        return LatentState({"z": self.encoder(self.check_obs(obs).to(self.device))})
+        return LatentState({"z": self.encode_z(self.check_obs(obs).to(self.device))})
 
     def decode(self, state: LatentState) -> torch.Tensor:
-        return self.decoder(state["z"].to(self.device).float())
+        return self.decode_z(state["z"].to(self.device).float())
 
     def rollout(
         self, state: LatentState, actions: torch.Tensor, condition: ConditionPayload | None = None

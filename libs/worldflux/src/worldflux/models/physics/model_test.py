@@ -2,6 +2,7 @@
 zero action conserves the learned Hamiltonian over long rollouts (bounded error, no drift) and
 is time-reversible; save/load parity."""
 
+import pytest
 import torch
 
 from worldflux.core import LatentState, WorldModel
@@ -14,17 +15,19 @@ def model(**overrides) -> Physics:
     return Physics(PhysicsConfig(obs_shape=(3,), action_dim=1, **overrides))
 
 
-def test_closed_form_potential_gradient_matches_autograd() -> None:
+@pytest.mark.parametrize("periodic", [False, True])
+def test_closed_form_potential_gradient_matches_autograd(periodic: bool) -> None:
     torch.manual_seed(0)
-    potential = Potential(3, 16, 2)
-    q = torch.randn(5, 3, requires_grad=True)
+    potential = Potential(3, 16, 2, periodic)
+    q = 3 * torch.randn(5, 3, requires_grad=True)
     value, grad = potential(q)
     (expected,) = torch.autograd.grad(value.sum(), q)
     assert torch.allclose(grad, expected, atol=1e-6)
 
 
-def test_leapfrog_conserves_the_learned_energy_and_is_reversible() -> None:
-    m = model()
+@pytest.mark.parametrize("angle_coords", [False, True])
+def test_leapfrog_conserves_the_learned_energy_and_is_reversible(angle_coords: bool) -> None:
+    m = model(angle_coords=angle_coords)
     with torch.no_grad():
         z0 = m.encode(torch.randn(16, 3))["z"].double()
         assert m.hamiltonian is not None
@@ -46,6 +49,27 @@ def test_leapfrog_conserves_the_learned_energy_and_is_reversible() -> None:
             back = h.leapfrog(back, zero, 0.05, 2)
         q, p = back.split(m.config.coords, -1)
         assert torch.allclose(torch.cat([q, -p], -1), z0, atol=1e-6)
+
+
+def test_angle_coordinates_are_periodic() -> None:
+    m = model(angle_coords=True)
+    obs = torch.randn(4, 3)
+    z = m.encode(obs)["z"]
+    q, p = z.split(m.config.coords, -1)
+    assert float(q.detach().abs().max()) <= torch.pi
+    turned = LatentState({"z": torch.cat([q + 2 * torch.pi, p], -1)})
+    # a full turn of every angle is the same state: same observation, reward and dynamics
+    assert torch.allclose(m.decode(turned), m.decode(LatentState({"z": z})), atol=1e-5)
+    action = torch.rand(4, 1)
+    assert torch.allclose(m.reward(turned["z"], action), m.reward(z, action), atol=1e-5)
+    assert torch.allclose(m.step(turned["z"], action) - m.step(z, action),
+                          torch.cat([torch.full_like(q, 2 * torch.pi), torch.zeros_like(p)], -1),
+                          atol=1e-4)  # fmt: skip
+    plain = model()
+    plain_z = plain.encode(obs)["z"]
+    plain_turned = plain_z + torch.cat([torch.full_like(q, 2 * torch.pi), torch.zeros_like(p)], -1)
+    assert not torch.allclose(plain.decode(LatentState({"z": plain_turned})),
+                              plain.decode(LatentState({"z": plain_z})), atol=1e-2)  # fmt: skip
 
 
 def test_save_load_parity(tmp_path) -> None:
@@ -93,3 +117,38 @@ def test_reward_on_predicted_latents_leaves_the_dynamics_untouched() -> None:
     # the encoder's gradient comes from the encoded-latent term only, halved by the average
     assert torch.allclose(with_pred["encoder.0.weight"], 0.5 * without["encoder.0.weight"],
                           atol=1e-7)  # fmt: skip
+
+
+def test_reward_standardisation_is_fitted_once_on_the_first_training_batch(tmp_path) -> None:
+    from worldflux.core import Batch
+
+    def batch(scale: float, shift: float) -> Batch:
+        g = torch.Generator().manual_seed(2)
+        return Batch(
+            obs=torch.randn(4, 6, 3, generator=g),
+            actions=torch.rand(4, 6, 1, generator=g) * 2 - 1,
+            rewards=shift + scale * torch.randn(4, 6, generator=g),
+            continues=torch.ones(4, 6),
+            is_first=torch.zeros(4, 6, dtype=torch.bool),
+        )
+
+    m = model(reward_norm=True)
+    m.eval()
+    m.loss(batch(5.0, -8.0))  # evaluation never fits it
+    assert float(m.reward_loc) == 0.0 and float(m.reward_scale) == 1.0
+    m.train()
+    first = batch(5.0, -8.0)
+    m.loss(first)
+    assert torch.isclose(m.reward_loc, first.rewards.mean())
+    assert torch.isclose(m.reward_scale, first.rewards.std())
+    m.loss(batch(1.0, 3.0))  # later batches leave it
+    assert torch.isclose(m.reward_loc, first.rewards.mean())
+    z, a = torch.randn(3, 4), torch.rand(3, 1)
+    head = m.reward_head(torch.cat([z, a], -1)).squeeze(-1)
+    assert torch.allclose(m.reward(z, a), m.reward_loc + m.reward_scale * head)
+    loaded = WorldModel.from_pretrained(m.save_pretrained(tmp_path / "norm"))
+    assert isinstance(loaded, Physics)
+    assert torch.equal(loaded.reward(z, a), m.reward(z, a))
+    plain = model()  # off by default
+    plain.loss(first)
+    assert float(plain.reward_loc) == 0.0 and float(plain.reward_scale) == 1.0
