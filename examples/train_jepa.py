@@ -85,6 +85,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_run_arguments(p)
     args = p.parse_args(argv)
     finish_run_arguments(p, args, TEST_SETTINGS)
+    if args.output_dir is None:
+        args.checkpoint_every = 0  # the Trainer cannot checkpoint without a directory
     sizes = sorted(get_family(args.family).sizes)
     if args.size not in sizes:
         p.error(f"{args.family} has no size {args.size!r}; sizes: {sizes}")

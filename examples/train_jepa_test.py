@@ -21,6 +21,15 @@ def test_ci_command_trains_on_vectors_and_the_loss_falls(tmp_path: Path) -> None
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
 
 
+def test_a_run_past_the_checkpoint_interval_needs_no_output_dir() -> None:
+    # --checkpoint-every defaults to 1000, and the Trainer cannot checkpoint without a
+    # directory: without --output-dir the example turns periodic checkpoints off
+    argv = "--steps 3 --batch-size 4 --obs-dim 8 --threads 1 --no-progress --checkpoint-every 2"
+    assert train_jepa.parse_args(argv.split()).checkpoint_every == 0
+    assert train_jepa.parse_args([*argv.split(), "--output-dir", "x"]).checkpoint_every == 2
+    assert train_jepa.main(argv.split()).steps == 3  # step 2 would checkpoint
+
+
 def test_vjepa2_smoke_run_on_video() -> None:
     result = train_jepa.main(["--test", "--family", "vjepa2"])
     assert result.steps == train_jepa.TEST_SETTINGS["steps"]
