@@ -61,7 +61,7 @@ def trainer_config(args: argparse.Namespace, output_dir: str | None) -> TrainerC
         device=args.device,
         eval_every=args.eval_every,
         eval_batches=args.eval_batches,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every if output_dir else 0,  # none without a place
         output_dir=output_dir,
         progress=not args.no_progress,
         resume=args.resume,

@@ -144,6 +144,12 @@ class Trainer:
         self.should_stop = False
         self._checkpointed_step = -1
         self.output_dir = Path(config.output_dir) if config.output_dir else None
+        if config.checkpoint_every and self.output_dir is None:
+            # Refused now rather than at the first periodic checkpoint, steps into the run.
+            raise ContractError(
+                "TrainerConfig.checkpoint_every needs output_dir (where checkpoints go); "
+                "set checkpoint_every=0 to train without checkpoints"
+            )
         self.graphed = GraphedStep(self) if config.cuda_graph else None
         self._check_data(train_data, "train_data")
         if eval_data is not None:

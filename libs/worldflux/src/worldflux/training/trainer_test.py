@@ -229,6 +229,13 @@ class Recorder(Callback):
         self.checkpoints.append(step)
 
 
+def test_periodic_checkpoints_without_a_directory_are_refused_before_training(pendulum):
+    train, _ = pendulum
+    with pytest.raises(ContractError, match="checkpoint_every needs output_dir"):
+        Trainer(toy(), config(steps=10, checkpoint_every=3), train)
+    Trainer(toy(), config(steps=10, checkpoint_every=0), train).fit()  # none asked: fine
+
+
 def test_callbacks_see_steps_evals_checkpoints_and_can_stop(pendulum, tmp_path):
     train, heldout = pendulum
     recorder = Recorder()
