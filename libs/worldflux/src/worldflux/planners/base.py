@@ -136,6 +136,15 @@ def read_latents(objective: Objective, spec: ModelSpec) -> tuple[str, ...] | Non
     return tuple(needed(spec)) if callable(needed) else None
 
 
+def non_finite_objective(spec: ModelSpec) -> ContractError:
+    """The error when some state has no candidate with a finite score: any choice among NaNs
+    would be arbitrary (raised at once eagerly, after the replay when recorded)."""
+    return ContractError(
+        f"{spec.model_id} predicted a non-finite objective for every candidate of "
+        "some state (NaN/Inf in its rewards, values or latents)"
+    )
+
+
 class Search:
     """One plan's context: the encoded states, the scorer and the rollout counter."""
 
@@ -188,14 +197,8 @@ class Search:
         if capturing():
             self.finite_flags.append(finite.any(1).all())
         elif not bool(finite.any(1).all()):
-            raise self.non_finite_error()
+            raise non_finite_objective(self.spec)
         return torch.where(finite, scores, torch.full_like(scores, -math.inf))
-
-    def non_finite_error(self) -> ContractError:
-        return ContractError(
-            f"{self.spec.model_id} predicted a non-finite objective for every candidate of "
-            "some state (NaN/Inf in its rewards, values or latents)"
-        )
 
     def propose(self, num: int) -> torch.Tensor | None:
         """Policy-prior sequences [B, num, H, ...] when the family has a prior, else None."""

@@ -28,7 +28,14 @@ import torch
 
 from worldflux.core import ActionKind, ContractError, WorldModel
 from worldflux.core.capture import CapturedCall
-from worldflux.planners.base import Bounds, Outcome, Planner, Search, check_observations
+from worldflux.planners.base import (
+    Bounds,
+    Outcome,
+    Planner,
+    Search,
+    check_observations,
+    non_finite_objective,
+)
 from worldflux.planners.dynamics import InProcessDynamics
 from worldflux.planners.objectives import default_objective
 from worldflux.planners.types import PlannerState, PlanResult
@@ -118,10 +125,7 @@ class GraphedPlanner:
         )
         outcome, finite = self.call()
         if not bool(finite):
-            raise ContractError(
-                f"{self.spec.model_id} predicted a non-finite objective for every candidate of "
-                "some state (NaN/Inf in its rewards, values or latents)"
-            )
+            raise non_finite_objective(self.spec)
         # The mean lives in the graph's memory, which the next replay overwrites.
         copied = replace(outcome, mean=outcome.mean.clone())
         return self.planner.package(self.spec, copied, self.rollout_calls, state, started)
