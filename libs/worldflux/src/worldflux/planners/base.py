@@ -136,6 +136,13 @@ def read_latents(objective: Objective, spec: ModelSpec) -> tuple[str, ...] | Non
     return tuple(needed(spec)) if callable(needed) else None
 
 
+def check_state_type(state: object) -> PlannerState | None:
+    """The warm start a caller passed, refused unless it is a PlannerState (or None)."""
+    if state is not None and not isinstance(state, PlannerState):
+        raise ContractError(f"state must be a PlannerState, got {type(state).__name__}")
+    return state
+
+
 def non_finite_objective(spec: ModelSpec) -> ContractError:
     """The error when some state has no candidate with a finite score: any choice among NaNs
     would be arbitrary (raised at once eagerly, after the replay when recorded)."""
@@ -312,8 +319,7 @@ class Planner(ABC):
             raise ContractError(
                 f"condition must be a ConditionPayload, got {type(condition).__name__}"
             )
-        if state is not None and not isinstance(state, PlannerState):
-            raise ContractError(f"state must be a PlannerState, got {type(state).__name__}")
+        check_state_type(state)
         latent = encode_observations(dynamics, obs, condition)
         device = self.device_for(dynamics)
         if generator is None:

@@ -34,6 +34,7 @@ from worldflux.planners.base import (
     Planner,
     Search,
     check_observations,
+    check_state_type,
     non_finite_objective,
 )
 from worldflux.planners.dynamics import InProcessDynamics
@@ -110,9 +111,8 @@ class GraphedPlanner:
             raise ContractError(
                 f"this graph plans for {self.batch_size} observations, got {list(obs.shape)}"
             )
+        state = check_state_type(state)
         if state is not None:
-            if not isinstance(state, PlannerState):
-                raise ContractError(f"state must be a PlannerState, got {type(state).__name__}")
             state.check_compatible(
                 self.planner.name,
                 self.batch_size,

@@ -275,8 +275,7 @@ class Trainer:
             store(slots, latents)
 
     def _check_finite(self, out: Any, step: int) -> None:
-        if capturing():
-            return  # a recorded step is checked after each replay (training.graphed)
+        # While a CUDA graph records, out.check_finite steps aside (DDP is refused there).
         if not self.dist.enabled:
             out.check_finite(step)
             return

@@ -88,6 +88,8 @@ def test_bad_input_is_refused() -> None:
     cem_state = GraphedPlanner(_planners()[1], model, batch_size=2).plan(torch.randn(2, 3)).state
     with pytest.raises(ContractError, match="planner"):
         graphed.plan(torch.randn(2, 3), cem_state)
+    with pytest.raises(ContractError, match="state must be a PlannerState"):
+        graphed.plan(torch.randn(2, 3), cem_state.mean)  # type: ignore[arg-type]
     with pytest.raises(ContractError, match="batch_size"):
         GraphedPlanner(_planners()[0], model, batch_size=0)
 
