@@ -28,6 +28,8 @@ PAPER: dict[str, Any] = {
 }
 
 ENERGIES = ("auto", "pendulum", "none")
+REWARD_INPUTS = ("latent", "obs")
+ACTIVATIONS = ("tanh", "silu")
 
 
 @dataclass
@@ -60,6 +62,20 @@ class PhysicsConfig(WorldModelConfig):
     # gate it raised reward skill but not the seed variance, and at 200 training steps the
     # MLP baseline's energy drift fell to the HNN's (docs/content/families/physics.md).
     reward_norm: bool = False
+    # What the reward head reads besides the action: "latent" (z, or its angle features) or
+    # "obs", the decoded observation, detached. A reward is a function of the state; read in
+    # the observation space it is the same function for every seed, while each seed's encoder
+    # settles in its own coordinates, and the reward's gradient never reaches the encoder,
+    # decoder or dynamics.
+    reward_input: str = "latent"
+    # Evaluation (eval mode: held-out loss, imagination, planning, serving) uses an exponential
+    # moving average of the trained weights, decay ramped up as (1 + step) / (10 + step) to
+    # this value; 0 evaluates the online weights. The average smooths the last steps'
+    # optimizer noise, which at a constant learning rate differs from seed to seed.
+    ema_decay: float = 0.0
+    # Activation of the encoder, decoder, reward head and MLP baseline (V(q) is always tanh:
+    # its gradient is written out for tanh).
+    activation: str = "tanh"
     lr: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -67,12 +83,20 @@ class PhysicsConfig(WorldModelConfig):
         for name in ("coords", "hidden", "potential_layers", "substeps", "prediction_steps"):
             if getattr(self, name) < 1:
                 raise ContractError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.activation not in ACTIVATIONS:
+            raise ContractError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ContractError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.dt > 0:
             raise ContractError(f"dt must be positive, got {self.dt}")
         if self.dynamics not in ("hamiltonian", "mlp"):
             raise ContractError(f"dynamics must be hamiltonian or mlp, got {self.dynamics!r}")
         if self.energy not in ENERGIES:
             raise ContractError(f"energy must be one of {ENERGIES}, got {self.energy!r}")
+        if self.reward_input not in REWARD_INPUTS:
+            raise ContractError(
+                f"reward_input must be one of {REWARD_INPUTS}, got {self.reward_input!r}"
+            )
         if len(self.obs_shape) != 1:
             raise ContractError(
                 f"the physics family takes state vectors [D], got {list(self.obs_shape)}"

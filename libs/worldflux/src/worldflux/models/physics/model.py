@@ -10,6 +10,7 @@ with an unconstrained residual MLP step, the baseline of the energy-drift compar
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -30,10 +31,13 @@ from worldflux.models.physics.config import PhysicsConfig
 from worldflux.models.physics.hamiltonian import Hamiltonian
 from worldflux.models.physics.loss import physics_loss
 
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "silu": nn.SiLU}
 
-def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+
+def mlp(inputs: int, hidden: int, outputs: int, activation: str = "tanh") -> nn.Sequential:
+    act = ACTIVATION_MODULES[activation]
     return nn.Sequential(
-        nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+        nn.Linear(inputs, hidden), act(), nn.Linear(hidden, hidden), act(),
         nn.Linear(hidden, outputs),
     )  # fmt: skip
 
@@ -50,9 +54,10 @@ class Physics(WorldModel):
         obs_dim, act = c.obs_shape[0], self.action_spec.embed_dim
         width = 2 * c.coords
         features = 3 * c.coords if c.angle_coords else width  # (cos q, sin q, p) or (q, p)
-        self.encoder = mlp(obs_dim, c.hidden, features)
-        self.decoder = mlp(features, c.hidden, obs_dim)
-        self.reward_head = mlp(features + act, c.hidden, 1)
+        self.encoder = mlp(obs_dim, c.hidden, features, c.activation)
+        self.decoder = mlp(features, c.hidden, obs_dim, c.activation)
+        reward_features = obs_dim if c.reward_input == "obs" else features
+        self.reward_head = mlp(reward_features + act, c.hidden, 1, c.activation)
         # reward = reward_loc + reward_scale * head(...), set from the first training batch
         self.register_buffer("reward_loc", torch.zeros(()))
         self.register_buffer("reward_scale", torch.ones(()))
@@ -64,7 +69,38 @@ class Physics(WorldModel):
                 c.coords, c.hidden, c.potential_layers, act, c.angle_coords
             )
         else:
-            self.baseline = mlp(features + act, c.hidden, width)
+            self.baseline = mlp(features + act, c.hidden, width, c.activation)
+        # the averaged copy that eval mode reads (ema_decay > 0), outside the optimizer
+        self.averaged: nn.ModuleDict | None = None
+        if c.ema_decay > 0:
+            self.averaged = copy.deepcopy(nn.ModuleDict(self.online())).requires_grad_(False)
+
+    def online(self) -> dict[str, nn.Module]:
+        """The trained networks by name."""
+        nets = {"encoder": self.encoder, "decoder": self.decoder, "reward_head": self.reward_head}
+        dynamics = self.hamiltonian if self.hamiltonian is not None else self.baseline
+        assert dynamics is not None
+        nets["hamiltonian" if self.hamiltonian is not None else "baseline"] = dynamics
+        return nets
+
+    def net(self, name: str) -> nn.Module:
+        """The network `name` this mode computes with: the online one in training, the
+        averaged one in eval mode when there is one."""
+        if not self.training and self.averaged is not None:
+            return self.averaged[name]
+        module = getattr(self, name)
+        assert isinstance(module, nn.Module)
+        return module
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> None:
+        """Move the averaged networks towards the online ones (ema_decay > 0)."""
+        if self.averaged is None:
+            return
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        online = nn.ModuleDict(self.online())
+        for avg, cur in zip(self.averaged.parameters(), online.parameters(), strict=True):
+            avg.lerp_(cur, 1.0 - decay)
 
     @property
     def spec(self) -> ModelSpec:
@@ -87,12 +123,13 @@ class Physics(WorldModel):
         c = self.config
         if self.hamiltonian is not None:
             shape = z.shape[:-1]
-            out = self.hamiltonian.leapfrog(
+            hamiltonian = self.net("hamiltonian")
+            assert isinstance(hamiltonian, Hamiltonian)
+            out = hamiltonian.leapfrog(
                 z.reshape(-1, z.shape[-1]), action.reshape(-1, action.shape[-1]), c.dt, c.substeps
             )
             return out.reshape(*shape, -1)
-        assert self.baseline is not None
-        return z + c.dt * self.baseline(torch.cat([self.features(z), action], -1))
+        return z + c.dt * self.net("baseline")(torch.cat([self.features(z), action], -1))
 
     def features(self, z: torch.Tensor) -> torch.Tensor:
         """What the decoder and the heads read of z = (q, p): z, or (cos q, sin q, p) with
@@ -104,7 +141,7 @@ class Physics(WorldModel):
 
     def encode_z(self, obs: torch.Tensor) -> torch.Tensor:
         """z = (q, p) [..., 2d] of observations [..., D]."""
-        out = self.encoder(obs)
+        out = self.net("encoder")(obs)
         if not self.config.angle_coords:
             return out
         d = self.config.coords
@@ -112,10 +149,12 @@ class Physics(WorldModel):
         return torch.cat([torch.atan2(y, x), p], -1)
 
     def decode_z(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.features(z))
+        return self.net("decoder")(self.features(z))
 
     def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        out = self.reward_head(torch.cat([self.features(z), action], -1)).squeeze(-1)
+        """Predicted reward [...] of z [..., 2d] and action [..., A]."""
+        x = self.decode_z(z).detach() if self.config.reward_input == "obs" else self.features(z)
+        out = self.net("reward_head")(torch.cat([x, action], -1)).squeeze(-1)
         return self.reward_loc + self.reward_scale * out
 
     @torch.no_grad()
@@ -131,7 +170,9 @@ class Physics(WorldModel):
         """The learned Hamiltonian H(z) [...] (hamiltonian dynamics only)."""
         if self.hamiltonian is None:
             raise ContractError("the mlp baseline has no learned energy")
-        return self.hamiltonian.energy(z)
+        hamiltonian = self.net("hamiltonian")
+        assert isinstance(hamiltonian, Hamiltonian)
+        return hamiltonian.energy(z)
 
     # -- the world-model interface -------------------------------------------------------
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:

@@ -5,7 +5,7 @@ is time-reversible; save/load parity."""
 import pytest
 import torch
 
-from worldflux.core import LatentState, WorldModel
+from worldflux.core import ContractError, LatentState, WorldModel
 from worldflux.models.physics import Physics, PhysicsConfig
 from worldflux.models.physics.hamiltonian import Potential
 
@@ -152,3 +152,98 @@ def test_reward_standardisation_is_fitted_once_on_the_first_training_batch(tmp_p
     plain = model()  # off by default
     plain.loss(first)
     assert float(plain.reward_loc) == 0.0 and float(plain.reward_scale) == 1.0
+
+
+def reward_batch():
+    from worldflux.core import Batch
+
+    g = torch.Generator().manual_seed(4)
+    return Batch(
+        obs=torch.randn(4, 6, 3, generator=g),
+        actions=torch.rand(4, 6, 1, generator=g) * 2 - 1,
+        rewards=torch.randn(4, 6, generator=g),
+        continues=torch.ones(4, 6),
+        is_first=torch.zeros(4, 6, dtype=torch.bool),
+    )
+
+
+def test_reward_read_from_the_decoded_observation_trains_only_the_head() -> None:
+    m = model(reward_input="obs", recon_coef=0.0, predict_coef=0.0, reward_coef=1.0)
+    z, a = torch.randn(5, 4), torch.rand(5, 1)
+    head = m.reward_head(torch.cat([m.decode_z(z), a], -1)).squeeze(-1)
+    assert torch.allclose(m.reward(z, a), head)
+    m.loss(reward_batch()).total.backward()
+    touched = {n.split(".")[0] for n, p in m.named_parameters()
+               if p.grad is not None and float(p.grad.abs().max()) > 0}  # fmt: skip
+    # the reward's gradient trains the head and nothing it reads through
+    assert touched == {"reward_head"}, touched
+    # with the default (latent input) the same term reaches the encoder
+    plain = model(recon_coef=0.0, predict_coef=0.0, reward_coef=1.0)
+    plain.loss(reward_batch()).total.backward()
+    assert plain.encoder[0].weight.grad is not None
+    assert float(plain.encoder[0].weight.grad.abs().max()) > 0
+    with pytest.raises(ContractError, match="reward_input"):
+        model(reward_input="pixels")
+
+
+def test_eval_mode_reads_the_averaged_weights(tmp_path) -> None:
+    m = model(ema_decay=0.9)
+    assert m.averaged is not None
+    trained = {id(p) for g in m.parameter_groups() for p in g["params"]}
+    assert not any(id(p) in trained or p.requires_grad for p in m.averaged.parameters())
+    obs, actions = torch.randn(3, 3), torch.rand(3, 5, 1)
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        out = m.rollout(m.encode(obs), actions)
+        return m.decode(LatentState(dict(out.latents))), out.rewards
+
+    m.eval()
+    before = outputs()
+    start = [p.clone() for p in m.averaged.parameters()]
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    # the online weights moved; eval mode still computes with the average
+    assert all(torch.equal(x, y) for x, y in zip(outputs(), before, strict=True))
+    m.train()
+    assert not torch.allclose(outputs()[0], before[0])
+    m.after_optimizer_step(0)  # decay ramps from (1 + 0) / (10 + 0) = 0.1
+    for avg, old in zip(m.averaged.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, old + 0.9)
+    m.after_optimizer_step(10**6)  # the ramp is capped at ema_decay
+    for avg, old in zip(m.averaged.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, old + 0.9 + 0.1 * (1 - 0.9))
+    m.eval()
+    moved = outputs()
+    assert not torch.allclose(moved[0], before[0])
+    loaded = WorldModel.from_pretrained(m.save_pretrained(tmp_path / "ema"))
+    loaded.eval()
+    out = loaded.rollout(loaded.encode(obs), actions)
+    assert torch.equal(out.rewards, moved[1])
+    plain = model()  # off by default: eval mode computes with the online weights
+    assert plain.averaged is None
+    plain.eval()
+    z = plain.encode(obs)["z"]
+    with torch.no_grad():
+        plain.encoder[0].bias.add_(1.0)
+    assert not torch.allclose(plain.encode(obs)["z"], z)
+    with pytest.raises(ContractError, match="ema_decay"):
+        model(ema_decay=1.0)
+
+
+def test_activation_option_sets_the_mlps_but_not_the_potential() -> None:
+    m = model(activation="silu")
+    for net in (m.encoder, m.decoder, m.reward_head):
+        assert any(isinstance(layer, torch.nn.SiLU) for layer in net)
+        assert not any(isinstance(layer, torch.nn.Tanh) for layer in net)
+    # V(q) stays tanh: its closed-form gradient assumes it
+    assert m.hamiltonian is not None
+    z = torch.randn(4, 4, requires_grad=True)
+    q = z[:, :2]
+    value, grad = m.hamiltonian.potential(q)
+    (expected,) = torch.autograd.grad(value.sum(), q)
+    assert torch.allclose(grad, expected, atol=1e-6)
+    assert not any(isinstance(layer, torch.nn.SiLU) for layer in model().encoder)
+    with pytest.raises(ContractError, match="activation"):
+        model(activation="relu6")
