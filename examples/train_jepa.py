@@ -4,11 +4,12 @@
     python examples/train_jepa.py --test                                 # seconds, ci size
     python examples/train_jepa.py --size ci --steps 2000 --output-dir runs/jepa-ci
     python examples/train_jepa.py --family vjepa2 --size tiny --steps 5000 --device cuda \\
-        --output-dir runs/vjepa2-tiny                                    # bundled push clips
+        --output-dir runs/vjepa2-tiny                           # bundled push-natural clips
 
-Without --obs-dim, both families train on the bundled `push` clips (their gate dataset: a
-rectangle mosaic filling the 48x48 frame, so every patch has content to predict; `jepa` takes
-single frames, `vjepa2` 4-frame clips). With --obs-dim N the observations are N-feature vectors:
+Without --obs-dim, both families train on the bundled `push-natural` clips (their gate dataset:
+a colour field with natural images' 1/f spectrum filling the 48x48 frame, so every patch has
+content to predict and part of it is implied by its context; `jepa` takes single frames,
+`vjepa2` 4-frame clips). With --obs-dim N the observations are N-feature vectors:
 the bundled pendulum states (cos, sin, velocity) lifted by a fixed random map to N features
 (each token one feature group), so the example runs in seconds. Held-out representation loss
 and embedding spread are printed before and after; the trained model is saved under
@@ -38,7 +39,7 @@ from worldflux.core import Batch, create_world_model, get_family
 from worldflux.datasets import load_dataset
 from worldflux.training import Trainer, TrainResult
 
-FAMILIES = {"jepa": "push", "vjepa2": "push"}
+FAMILIES = {"jepa": "push-natural", "vjepa2": "push-natural"}
 TEST_SETTINGS = {"size": "ci", "steps": 20, "batch_size": 8, "seq_len": 4, "eval_batches": 2}
 
 

@@ -7,15 +7,24 @@ it) with a white square on top that the 2-D action drives directly:
 Why this world, next to `video` (balls on black): for joint-embedding families the held-out
 gate compares the predictor with the target encoder fed another clip's content at the masked
 positions. On mostly-black frames that baseline is nearly exact, so nothing can beat it; here
-every patch differs between clips, and a masked patch is often predictable from its
-neighbours (a rectangle continues), so the gate measures what the predictor infers. For the
-action-conditioned family a push moves the square by up to 1.25 ci patches (8 px) per step,
+every patch differs between clips (but on the mosaic little of a masked patch follows from
+its neighbours: see `push-natural` below). For the action-conditioned family a push moves the square by up to 1.25 ci patches (8 px) per step,
 so the actions visibly decide the next frame. Frames are uint8 [3, 48, 48].
+
+`push-natural` is the same world (square, pushes, rewards) in front of a random colour field
+with the 1/f amplitude spectrum of natural images instead of the mosaic. The mosaic's
+rectangles are 1-3 ci patches wide and independently coloured, so what a masked block holds
+is barely implied by its context (on 96 frames under the ci masks, the best shrunk
+nearest-context fill predicts a masked patch's mean colour 8% better than the mean patch); in
+a 1/f field, as in a photograph, the frame's colour and its large-scale shading continue
+under the mask (17%). The joint-embedding families are gated on it; `vjepa2-ac` keeps the
+mosaic (its action gate needs only the square).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -45,6 +54,33 @@ def background(rng: np.random.Generator) -> np.ndarray:
         x, y = rng.integers(-w // 2, FRAME - w // 2), rng.integers(-h // 2, FRAME - h // 2)
         field[:, max(y, 0) : y + h, max(x, 0) : x + w] = rng.uniform(0.1, 0.85, (3, 1, 1))
     return field
+
+
+NATURAL_STD = 0.15  # pixel std of the 1/f field within a frame
+NATURAL_CHROMA = 0.5  # weight of each channel's own field beside the shared luminance field
+
+
+def spectral_field(rng: np.random.Generator) -> np.ndarray:
+    """float64 [FRAME, FRAME], unit std: Gaussian noise shaped to amplitude 1/f (f in cycles
+    per frame; no constant term), the second-order statistics of natural images."""
+    fy = np.fft.fftfreq(FRAME)[:, None] * FRAME
+    fx = np.fft.rfftfreq(FRAME)[None, :] * FRAME
+    radius = np.hypot(fx, fy)
+    amplitude = np.divide(1.0, radius, out=np.zeros_like(radius), where=radius > 0)
+    shape = amplitude.shape
+    coefficients = (rng.normal(size=shape) + 1j * rng.normal(size=shape)) * amplitude
+    field = np.fft.irfft2(coefficients, s=(FRAME, FRAME))
+    return field / field.std()
+
+
+def natural_background(rng: np.random.Generator) -> np.ndarray:
+    """float32 [3, FRAME, FRAME] in [0.1, 0.85]: a luminance 1/f field shared by the channels
+    plus a weaker 1/f field per channel (colour), scaled to NATURAL_STD around a random colour
+    of the frame; like `background`, it never reaches the square's white."""
+    luminance = spectral_field(rng)
+    field = np.stack([luminance + NATURAL_CHROMA * spectral_field(rng) for _ in range(3)])
+    field = field / field.std() * NATURAL_STD + rng.uniform(0.3, 0.65, (3, 1, 1))
+    return np.clip(field, 0.1, 0.85).astype(np.float32)
 
 
 def move(position: np.ndarray, action: np.ndarray) -> np.ndarray:
@@ -84,12 +120,26 @@ def simulate(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return corners, actions, (1.0 - distance).astype(np.float32)
 
 
-def push_clips(split: str, seed: int) -> Episodes:
-    root = np.random.SeedSequence([zlib.crc32(b"push"), SPLITS.index(split), seed])
+def world_clips(
+    name: str, backdrop: Callable[[np.random.Generator], np.ndarray], split: str, seed: int
+) -> Episodes:
+    """CLIPS[split] clips of the push world in front of `backdrop` fields, seeded by (name,
+    split, seed)."""
+    root = np.random.SeedSequence([zlib.crc32(name.encode()), SPLITS.index(split), seed])
     clips = []
     for child in root.spawn(CLIPS[split]):
         rng = np.random.default_rng(child)
-        field = background(rng)
+        field = backdrop(rng)
         positions, actions, rewards = simulate(rng)
         clips.append(episode_rows(render(field, positions), actions, rewards, terminated=False))
     return concat_episodes(clips)
+
+
+def push_clips(split: str, seed: int) -> Episodes:
+    """`push`: the rectangle mosaic."""
+    return world_clips("push", background, split, seed)
+
+
+def push_natural_clips(split: str, seed: int) -> Episodes:
+    """`push-natural`: the 1/f colour field."""
+    return world_clips("push-natural", natural_background, split, seed)

@@ -47,3 +47,43 @@ def test_seeds_and_splits_are_different_draws(tmp_path) -> None:
     assert np.array_equal(a.obs, push.push_clips("train", 0).obs)
     assert not np.array_equal(a.obs[:33], push.push_clips("train", 1).obs[:33])
     assert not np.array_equal(a.obs[:33], push.push_clips("heldout", 0).obs[:33])
+
+
+def radial_slope(frames: np.ndarray) -> float:
+    """Slope of log amplitude against log frequency (2-12 cycles per frame), averaged over the
+    channels and frames [N, 3, H, W]: about -1 for natural images."""
+    spectrum = np.abs(np.fft.rfft2(frames - frames.mean((2, 3), keepdims=True))).mean((0, 1))
+    fy = np.fft.fftfreq(push.FRAME)[:, None] * push.FRAME
+    fx = np.fft.rfftfreq(push.FRAME)[None, :] * push.FRAME
+    radius = np.hypot(fx, fy)
+    bands = np.arange(2, 13)
+    amplitude = [spectrum[(radius >= f - 0.5) & (radius < f + 0.5)].mean() for f in bands]
+    return float(np.polyfit(np.log(bands), np.log(amplitude), 1)[0])
+
+
+def test_the_natural_backdrop_has_a_natural_spectrum_and_stays_below_white() -> None:
+    rng = np.random.default_rng(0)
+    fields = np.stack([push.natural_background(rng) for _ in range(64)])
+    assert fields.dtype == np.float32 and fields.shape == (64, 3, push.FRAME, push.FRAME)
+    assert fields.min() >= 0.1 and fields.max() <= 0.85  # the white square stays unique
+    assert -1.4 < radial_slope(fields) < -0.7, radial_slope(fields)
+    # White noise is flat: the check tells a 1/f field from an unstructured one.
+    noise = rng.uniform(0.1, 0.85, fields.shape)
+    assert radial_slope(noise) > -0.2
+    # Channels share a luminance field (as in photographs) but are not copies of one another.
+    centred = fields - fields.mean((2, 3), keepdims=True)  # each frame's own colour apart
+    corr = np.corrcoef(centred[:, 0].ravel(), centred[:, 1].ravel())[0, 1]
+    assert 0.6 < corr < 0.95, corr
+
+
+def test_push_natural_is_the_same_world_in_front_of_the_natural_field(tmp_path) -> None:
+    clips = load_dataset("push-natural", "heldout", cache_dir=tmp_path).episodes
+    assert (clips.lengths == push.CLIP_STEPS + 1).all() and clips.obs.shape[1:] == (3, 48, 48)
+    corners = square_corners(clips.obs)
+    rows = np.flatnonzero(~clips.is_last)
+    expected = np.clip(corners[rows] + push.STEP * clips.actions[rows], push.LOW, push.HIGH)
+    assert np.abs(corners[rows + 1] - expected).max() <= 1.0
+    first = clips.obs[clips.is_first].astype(np.float32) / 255.0
+    assert -1.4 < radial_slope(first) < -0.7  # the square adds edges, not a flat spectrum
+    mosaic = push.push_clips("heldout", 0).obs
+    assert not np.array_equal(clips.obs[:33], mosaic[:33])

@@ -128,6 +128,17 @@ for _info in (
         version=3,  # 2: a rectangle mosaic instead of a smooth field; 3: 384 training clips
     ),
     DatasetInfo(
+        "push-natural",
+        "the push world in front of a random colour field with the 1/f amplitude spectrum of "
+        "natural images (a masked block is partly implied by its surroundings), frames "
+        "[3, 48, 48]",
+        push.push_natural_clips,
+        (3, push.FRAME, push.FRAME),
+        2,
+        "continuous",
+        "video",
+    ),
+    DatasetInfo(
         "tokens",
         "Pendulum-v1 quantised to 2 tokens per step (angle, velocity), 5 discrete torques",
         classic.tokens,

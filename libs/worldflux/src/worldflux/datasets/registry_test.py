@@ -17,6 +17,7 @@ NAMES = [
     "pendulum-pixels",
     "pendulum-shuffled",
     "push",
+    "push-natural",
     "scene3d",
     "scene3d-noise",
     "tokens",

@@ -182,11 +182,20 @@ for _kind in (
     GateKind(REFERENCE, "held-out loss drop >= threshold and finite components", _reference),
     GateKind("token", "token CE/perplexity falls", _token, "tokens"),
     GateKind("diffusion", "denoise error falls", _diffusion, "pendulum-pixels"),
-    # The representation kinds train on `push` (content fills the frame, pushes move it by a
-    # patch): on mostly-black frames a masked patch is known without any prediction.
-    GateKind("jepa", "representation loss falls and embeddings do not collapse", _jepa, "push"),
+    # The representation kinds train on `push-natural` (content fills the frame with the 1/f
+    # spectrum of natural images): on mostly-black frames a masked patch is known without any
+    # prediction, and on the `push` mosaic almost nothing of it is implied by its context.
     GateKind(
-        "vjepa2", "representation loss falls and the mask pipeline is finite", _vjepa2, "push"
+        "jepa",
+        "representation loss falls and embeddings do not collapse",
+        _jepa,
+        "push-natural",
+    ),
+    GateKind(
+        "vjepa2",
+        "representation loss falls and the mask pipeline is finite",
+        _vjepa2,
+        "push-natural",
     ),
     GateKind(
         "novel_view",

@@ -42,6 +42,9 @@ from worldflux.models.vjepa2_ac.predictor import ACPredictor
 class VJEPA2AC(WorldModel):
     config: VJEPA2ACConfig
     gate_kind = "jepa"  # representation loss falls, predicted features do not collapse
+    # The mosaic `push`, not the kind's `push-natural`: the action gate needs only the square,
+    # and the 2-AC gate and goal-reaching figures were measured on it.
+    gate_dataset = "push"
     gate_metrics = ("representation",)
 
     def __init__(self, config: VJEPA2ACConfig) -> None:
