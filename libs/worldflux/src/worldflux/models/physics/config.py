@@ -73,10 +73,13 @@ class PhysicsConfig(WorldModelConfig):
     # decoder or dynamics.
     reward_input: str = "latent"
     # Evaluation (eval mode: held-out loss, imagination, planning, serving) uses an exponential
-    # moving average of the trained weights, decay ramped up as (1 + step) / (10 + step) to
-    # this value; 0 evaluates the online weights. The average smooths the last steps'
-    # optimizer noise, which at a constant learning rate differs from seed to seed.
+    # moving average of the trained weights, decay ramped up as
+    # (1 + step) / (ema_warmup + step) to ema_decay; 0 evaluates the online weights. The
+    # ramp (polynomial-decay averaging) averages roughly the last (ema_warmup - 1) / step of
+    # the run: it smooths the optimizer's noise at a constant learning rate, which differs
+    # from seed to seed, without being dominated by the initial weights.
     ema_decay: float = 0.0
+    ema_warmup: float = 10.0
     # Activation of the encoder, decoder, reward head and MLP baseline (V(q) is always tanh:
     # its gradient is written out for tanh).
     activation: str = "tanh"
@@ -91,6 +94,8 @@ class PhysicsConfig(WorldModelConfig):
             raise ContractError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ContractError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not self.ema_warmup > 1.0:
+            raise ContractError(f"ema_warmup must be > 1, got {self.ema_warmup}")
         if not self.dt > 0:
             raise ContractError(f"dt must be positive, got {self.dt}")
         if self.dynamics not in ("hamiltonian", "mlp"):

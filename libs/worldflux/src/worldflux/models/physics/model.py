@@ -101,7 +101,8 @@ class Physics(WorldModel):
         """Move the averaged networks towards the online ones (ema_decay > 0)."""
         if self.averaged is None:
             return
-        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        c = self.config
+        decay = min(c.ema_decay, (1 + step) / (c.ema_warmup + step))
         online = nn.ModuleDict(self.online())
         for avg, cur in zip(self.averaged.parameters(), online.parameters(), strict=True):
             avg.lerp_(cur, 1.0 - decay)

@@ -230,6 +230,21 @@ def test_eval_mode_reads_the_averaged_weights(tmp_path) -> None:
     assert not torch.allclose(plain.encode(obs)["z"], z)
     with pytest.raises(ContractError, match="ema_decay"):
         model(ema_decay=1.0)
+    with pytest.raises(ContractError, match="ema_warmup"):
+        model(ema_decay=0.9, ema_warmup=1.0)
+
+
+def test_averaging_ramp_follows_ema_warmup() -> None:
+    m = model(ema_decay=0.999, ema_warmup=4.0)
+    assert m.averaged is not None
+    start = [p.clone() for p in m.averaged.parameters()]
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    m.after_optimizer_step(2)  # decay (1 + 2) / (4 + 2) = 0.5
+    for avg, old in zip(m.averaged.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, old + 0.5)
 
 
 def test_activation_option_sets_the_mlps_but_not_the_potential() -> None:
