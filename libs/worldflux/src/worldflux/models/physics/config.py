@@ -84,6 +84,9 @@ class PhysicsConfig(WorldModelConfig):
     # its gradient is written out for tanh).
     activation: str = "tanh"
     lr: float = 1e-3
+    # Adam's second-moment decay: 0.99 forgets a small gradient scale in ~100 steps, so that a
+    # sudden large gradient does not make one oversized step (a loss spike).
+    adam_beta2: float = 0.999
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,6 +99,8 @@ class PhysicsConfig(WorldModelConfig):
             raise ContractError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.ema_warmup > 1.0:
             raise ContractError(f"ema_warmup must be > 1, got {self.ema_warmup}")
+        if not 0.0 < self.adam_beta2 < 1.0:
+            raise ContractError(f"adam_beta2 must be in (0, 1), got {self.adam_beta2}")
         if not self.dt > 0:
             raise ContractError(f"dt must be positive, got {self.dt}")
         if self.dynamics not in ("hamiltonian", "mlp"):

@@ -120,7 +120,8 @@ class Physics(WorldModel):
         )
 
     def optimizer_spec(self) -> OptimizerSpec:
-        return OptimizerSpec(name="adam", lr=self.config.lr, clip_value=10.0)
+        c = self.config
+        return OptimizerSpec(name="adam", lr=c.lr, betas=(0.9, c.adam_beta2), clip_value=10.0)
 
     # -- dynamics --------------------------------------------------------------------------
     def step(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

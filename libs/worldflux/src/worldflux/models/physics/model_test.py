@@ -290,3 +290,14 @@ def test_observation_standardisation_is_fitted_once_and_wraps_encoder_and_decode
     plain = model()  # off by default
     plain.loss(first)
     assert not bool(plain.obs_fitted) and float(plain.obs_loc.abs().max()) == 0.0
+
+
+def test_adam_beta2_reaches_the_optimizer() -> None:
+    from worldflux.training.optim import build_optimizer
+
+    m = model(adam_beta2=0.99)
+    assert m.optimizer_spec().betas == (0.9, 0.99)
+    assert build_optimizer(m).param_groups[0]["betas"] == (0.9, 0.99)
+    assert build_optimizer(model()).param_groups[0]["betas"] == (0.9, 0.999)
+    with pytest.raises(ContractError, match="adam_beta2"):
+        model(adam_beta2=1.0)
