@@ -8,8 +8,9 @@ Why this world, next to `video` (balls on black): for joint-embedding families t
 gate compares the predictor with the target encoder fed another clip's content at the masked
 positions. On mostly-black frames that baseline is nearly exact, so nothing can beat it; here
 every patch differs between clips (but on the mosaic little of a masked patch follows from
-its neighbours: see `push-natural` below). For the action-conditioned family a push moves the square by up to 1.25 ci patches (8 px) per step,
-so the actions visibly decide the next frame. Frames are uint8 [3, 48, 48].
+its neighbours: see `push-natural` below). For the action-conditioned family a push moves the
+square by up to 1.25 ci patches (8 px) per step, so the actions visibly decide the next
+frame. Frames are uint8 [3, 48, 48].
 
 `push-natural` is the same world (square, pushes, rewards) in front of a random colour field
 with the 1/f amplitude spectrum of natural images instead of the mosaic. The mosaic's

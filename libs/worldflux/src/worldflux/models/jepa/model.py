@@ -15,6 +15,7 @@ gates' action-dependence check does not apply; plan with `vjepa2-ac`.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +76,21 @@ def context_baseline(
         h = encoder(clips, tokens=torch.where(visible, own, other))
         total += gather_tokens(F.layer_norm(h, (h.shape[-1],)), index)
     return (total / CONTEXT_DRAWS).flatten(0, 1)
+
+
+def decay_groups(model: torch.nn.Module, decay_norms: bool) -> list[dict[str, Any]]:
+    """Optimizer parameter groups as the official I-JEPA and V-JEPA 2 code builds them: biases
+    and 1-D parameters (LayerNorm gains) get no weight decay, every other weight the optimizer's.
+    `decay_norms=True` decays everything alike (one group)."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if decay_norms:
+        return [{"params": [p for _, p in params], "lr_scale": 1.0}]
+    exempt = [p for n, p in params if n.endswith("bias") or p.dim() == 1]
+    kept = {id(p) for p in exempt}
+    return [
+        {"params": [p for _, p in params if id(p) not in kept], "lr_scale": 1.0},
+        {"params": exempt, "lr_scale": 1.0, "weight_decay": 0.0},
+    ]
 
 
 def accept_ignored_actions(model: WorldModel, actions: torch.Tensor, leading: int) -> torch.Tensor:
@@ -235,6 +251,9 @@ class JEPA(WorldModel):
             clip="none",
             warmup_steps=c.warmup_steps,
         )
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        return decay_groups(self, self.config.decay_norms)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> None:

@@ -144,3 +144,21 @@ def test_context_baseline_sees_only_the_context_of_the_clip_it_scores() -> None:
     assert not torch.equal(per_clip[0], baseline(context).reshape(3, -1)[0])
     perm = derangement(5, torch.Generator().manual_seed(3))
     assert sorted(perm.tolist()) == list(range(5)) and (perm != torch.arange(5)).all()
+
+
+def test_official_groups_leave_biases_and_norm_gains_undecayed() -> None:
+    from worldflux.training.optim import build_optimizer
+
+    m = model((3, 16, 16), decay_norms=False)
+    optimizer = build_optimizer(m)
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    trainable = [(n, p) for n, p in m.named_parameters() if p.requires_grad]
+    assert len(decay) == len(trainable)  # every trainable parameter exactly once
+    for name, p in trainable:
+        exempt = name.endswith("bias") or p.dim() == 1
+        assert decay[id(p)] == (0.0 if exempt else m.config.weight_decay), name
+    assert decay[id(m.encoder.transformer.norm.weight)] == 0.0
+    assert decay[id(m.predictor.embed.weight)] == 0.04
+    # The default decays everything alike: one group, the LayerNorm gains included.
+    everything = build_optimizer(model((3, 16, 16)))
+    assert [g["weight_decay"] for g in everything.param_groups] == [0.04]
