@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+    """Trained parameters (the averaged copy that evaluation reads is not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def built(size: str) -> Physics:
@@ -27,7 +28,15 @@ def built(size: str) -> Physics:
 
 def alignment_table() -> str:
     ci, base = built("ci"), built("base")
-    defaults = PhysicsConfig()
+
+    def averaging(m: Physics) -> str:
+        decay = m.config.ema_decay
+        return f"average (EMA, decay {decay:g})" if decay > 0 else "trained"
+
+    def activation(m: Physics) -> str:
+        if m.config.activation == "tanh":
+            return "tanh"
+        return f"tanh (V, force), {m.config.activation} (encoder, decoder, heads)"
 
     def hamiltonian(m: Physics) -> Hamiltonian:
         assert m.hamiltonian is not None
@@ -44,10 +53,11 @@ def alignment_table() -> str:
          "MLP H(q, p)"),
         ("V(q) network (layers x width)", potential(ci), potential(base),
          f"{PAPER['potential_layers']} x {PAPER['hidden']} (whole H)"),
-        ("activation", "tanh", "tanh", PAPER["activation"]),
+        ("activation", activation(ci), activation(base), PAPER["activation"]),
         ("integrator", f"leapfrog, {SIZES['ci']['substeps']} substeps",
          f"leapfrog, {SIZES['base']['substeps']} substeps", PAPER["integrator"]),
-        ("lr", f"{defaults.lr:g}", f"{defaults.lr:g}", f"{PAPER['lr']:g}"),
+        ("lr", f"{ci.config.lr:g}", f"{base.config.lr:g}", f"{PAPER['lr']:g}"),
+        ("evaluation weights", averaging(ci), averaging(base), "trained"),
         ("Hamiltonian parameters", f"{count(hamiltonian(ci)):,}", f"{count(hamiltonian(base)):,}",
          "-"),
         ("total parameters (pendulum)", f"{count(ci):,}", f"{count(base):,}", "-"),
