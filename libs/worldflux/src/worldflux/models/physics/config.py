@@ -71,9 +71,9 @@ class PhysicsConfig(WorldModelConfig):
     angle_coords: bool = False
     # The reward head predicts rewards standardised by the mean and standard deviation of the
     # first training batch (buffers, saved with the model): pendulum rewards reach -16, and a
-    # head must otherwise first grow its output layer to that scale. Off by default: on the
-    # gate it raised reward skill but not the seed variance, and at 200 training steps the
-    # MLP baseline's energy drift fell to the HNN's (docs/content/families/physics.md).
+    # head must otherwise first grow its output layer to that scale. On in CI_RECIPE; alone,
+    # on the plain settings, it raised reward skill but not the seed variance
+    # (docs/content/families/physics.md).
     reward_norm: bool = False
     # The encoder reads, and the decoder predicts, observations standardised per dimension by
     # the first training batch's mean and standard deviation (buffers, saved with the model):
