@@ -19,8 +19,11 @@ SIZES: dict[str, dict[str, Any]] = {
         "embed_dim": 64,
         "depth": 2,
         "num_heads": 4,
-        "pred_dim": 32,
-        "pred_depth": 2,
+        # A predictor as wide as the encoder and 4 deep (the paper's is half as wide and as deep
+        # as the encoder): with 32 x 2 the seeds' final held-out losses on push-natural spread
+        # by 20% (CV; the gate allows 10%), with 64 x 4 and 1200 steps they agree closely.
+        "pred_dim": 64,
+        "pred_depth": 4,
         "pred_heads": 4,
         "patch_size": 8,
     },
