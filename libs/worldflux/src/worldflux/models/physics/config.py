@@ -69,6 +69,13 @@ class PhysicsConfig(WorldModelConfig):
     # q = atan2(y, x)); V(q), the force and everything that reads a latent see (cos q, sin q),
     # so the learned coordinates live on circles, as a pendulum's configuration does.
     angle_coords: bool = False
+    # The inverse mass M^-1 is the parameter itself, starting at 0, instead of exp(parameter):
+    # it may take either sign. An encoder can give q and p opposite orientations (q = -theta
+    # with p ~ +theta'; with angle coordinates the orientation is the winding of atan2 at
+    # initialisation, which training cannot flip); then q' = M^-1 p needs M^-1 < 0, which
+    # exp() only approaches (it shrank to ~0.1 and the run stuck at a loss 10x higher).
+    # H = -(energy) is still a Hamiltonian: leapfrog stays symplectic and reversible.
+    signed_mass: bool = False
     # The reward head predicts rewards standardised by the mean and standard deviation of the
     # first training batch (buffers, saved with the model): pendulum rewards reach -16, and a
     # head must otherwise first grow its output layer to that scale. On in CI_RECIPE; alone,

@@ -49,11 +49,18 @@ class Potential(nn.Module):
 
 class Hamiltonian(nn.Module):
     def __init__(
-        self, coords: int, hidden: int, layers: int, action_dim: int, periodic: bool = False
+        self,
+        coords: int,
+        hidden: int,
+        layers: int,
+        action_dim: int,
+        periodic: bool = False,
+        signed_mass: bool = False,
     ) -> None:
         super().__init__()
-        self.coords, self.periodic = coords, periodic
+        self.coords, self.periodic, self.signed_mass = coords, periodic, signed_mass
         self.potential = Potential(coords, hidden, layers, periodic)
+        # exp(log_inv_mass), or the parameter itself (`signed_mass`: starts at 0, takes either sign)
         self.log_inv_mass = nn.Parameter(torch.zeros(coords))
         self.force = nn.Sequential(
             nn.Linear(2 * coords if periodic else coords, hidden),
@@ -65,7 +72,11 @@ class Hamiltonian(nn.Module):
     def energy(self, z: torch.Tensor) -> torch.Tensor:
         """H [...] of z = (q, p) [..., 2d]."""
         q, p = z.split(self.coords, -1)
-        return 0.5 * (p * p * self.log_inv_mass.exp()).sum(-1) + self.potential(q)[0]
+        return 0.5 * (p * p * self.inv_mass()).sum(-1) + self.potential(q)[0]
+
+    def inv_mass(self) -> torch.Tensor:
+        """The diagonal of M^-1 [d]."""
+        return self.log_inv_mass if self.signed_mass else self.log_inv_mass.exp()
 
     def generalised_force(self, q: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = angle_features(q) if self.periodic else q
@@ -78,7 +89,7 @@ class Hamiltonian(nn.Module):
         """Advance z [B, 2d] by dt in `substeps` kick-drift-kick steps under action [B, A]."""
         q, p = z.split(self.coords, -1)
         h = dt / substeps
-        inv_mass = self.log_inv_mass.exp()
+        inv_mass = self.inv_mass()
         for _ in range(substeps):
             p = p + 0.5 * h * (self.generalised_force(q, action) - self.potential(q)[1])
             q = q + h * inv_mass * p

@@ -70,7 +70,7 @@ class Physics(WorldModel):
         self.baseline: nn.Module | None = None
         if c.dynamics == "hamiltonian":
             self.hamiltonian = Hamiltonian(
-                c.coords, c.hidden, c.potential_layers, act, c.angle_coords
+                c.coords, c.hidden, c.potential_layers, act, c.angle_coords, c.signed_mass
             )
         else:
             self.baseline = mlp(features + act, c.hidden, width, c.activation)

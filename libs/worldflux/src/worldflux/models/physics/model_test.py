@@ -25,13 +25,18 @@ def test_closed_form_potential_gradient_matches_autograd(periodic: bool) -> None
     assert torch.allclose(grad, expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("angle_coords", [False, True])
-def test_leapfrog_conserves_the_learned_energy_and_is_reversible(angle_coords: bool) -> None:
-    m = model(angle_coords=angle_coords)
+@pytest.mark.parametrize(("angle_coords", "signed_inv_mass"), [(False, None), (True, None),
+                                                              (True, -1.3)])  # fmt: skip
+def test_leapfrog_conserves_the_learned_energy_and_is_reversible(
+    angle_coords: bool, signed_inv_mass: float | None
+) -> None:
+    m = model(angle_coords=angle_coords, signed_mass=signed_inv_mass is not None)
     with torch.no_grad():
         z0 = m.encode(torch.randn(16, 3))["z"].double()
         assert m.hamiltonian is not None
         h = m.hamiltonian.double()
+        if signed_inv_mass is not None:
+            h.log_inv_mass.fill_(signed_inv_mass)
         zero = torch.zeros(16, 1, dtype=torch.float64)
         z, energies = z0, [h.energy(z0)]
         for _ in range(2000):
@@ -49,6 +54,33 @@ def test_leapfrog_conserves_the_learned_energy_and_is_reversible(angle_coords: b
             back = h.leapfrog(back, zero, 0.05, 2)
         q, p = back.split(m.config.coords, -1)
         assert torch.allclose(torch.cat([q, -p], -1), z0, atol=1e-6)
+
+
+def test_signed_mass_starts_at_zero_and_may_turn_negative() -> None:
+    m = model(signed_mass=True, coords=1)
+    assert m.hamiltonian is not None
+    z = torch.tensor([[0.3, 1.0]])
+    zero = torch.zeros(1, 1)
+    with torch.no_grad():
+        assert float(m.hamiltonian.inv_mass()) == 0.0  # no orientation assumed: q starts still
+        assert float(m.hamiltonian.leapfrog(z, zero, 0.05, 2)[0, 0]) == pytest.approx(0.3)
+        m.hamiltonian.log_inv_mass.fill_(-2.0)
+        # a negative inverse mass moves q against p, and H's kinetic term is negative
+        assert float(m.hamiltonian.inv_mass()) == -2.0
+        stepped = m.hamiltonian.leapfrog(z, zero, 0.05, 2)
+        assert float(stepped[0, 0]) < 0.3 - 0.05
+        kinetic = m.hamiltonian.energy(z) - m.hamiltonian.potential(z[:, :1])[0]
+        assert float(kinetic) == pytest.approx(-1.0)
+    # it needs a training signal: the inverse mass gets a gradient at zero
+    m.hamiltonian.log_inv_mass.data.zero_()
+    m.hamiltonian.leapfrog(z, zero, 0.05, 2)[0, 0].backward()
+    assert m.hamiltonian.log_inv_mass.grad is not None
+    assert float(m.hamiltonian.log_inv_mass.grad.abs()) > 0
+    plain = model(coords=1)  # default: exp(parameter), never negative
+    assert plain.hamiltonian is not None
+    with torch.no_grad():
+        plain.hamiltonian.log_inv_mass.fill_(-2.0)
+        assert float(plain.hamiltonian.inv_mass()) > 0
 
 
 def test_angle_coordinates_are_periodic() -> None:
