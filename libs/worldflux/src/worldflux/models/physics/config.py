@@ -82,10 +82,6 @@ class PhysicsConfig(WorldModelConfig):
     # on the plain settings, it raised reward skill but not the seed variance
     # (docs/content/families/physics.md).
     reward_norm: bool = False
-    # The encoder reads, and the decoder predicts, observations standardised per dimension by
-    # the first training batch's mean and standard deviation (buffers, saved with the model):
-    # the pendulum's velocity spans +-8 while cos and sin span +-1.
-    obs_norm: bool = False
     # What the reward head reads besides the action: "latent" (z, or its angle features) or
     # "obs", the decoded observation, detached. A reward is a function of the state; read in
     # the observation space it is the same function for every seed, while each seed's encoder

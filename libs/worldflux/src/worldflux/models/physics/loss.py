@@ -31,8 +31,6 @@ def physics_loss(model: Physics, batch: Batch) -> LossOutput:
     actions = model.check_actions(batch.actions).to(model.device)
     starts = batch.is_first.float().to(model.device).cumsum(1)
     length = obs.shape[1]
-    if model.training:
-        model.fit_obs_scale(obs)
     z = model.encode_z(obs)
     recon = F.mse_loss(model.decode_z(z), obs)
     rewards = batch.rewards.float().to(model.device)

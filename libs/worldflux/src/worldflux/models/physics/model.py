@@ -62,10 +62,6 @@ class Physics(WorldModel):
         self.register_buffer("reward_loc", torch.zeros(()))
         self.register_buffer("reward_scale", torch.ones(()))
         self.register_buffer("reward_fitted", torch.zeros((), dtype=torch.bool))
-        # observation standardisation (obs_norm), also set from the first training batch
-        self.register_buffer("obs_loc", torch.zeros(obs_dim))
-        self.register_buffer("obs_scale", torch.ones(obs_dim))
-        self.register_buffer("obs_fitted", torch.zeros((), dtype=torch.bool))
         self.hamiltonian: Hamiltonian | None = None
         self.baseline: nn.Module | None = None
         if c.dynamics == "hamiltonian":
@@ -147,39 +143,21 @@ class Physics(WorldModel):
 
     def encode_z(self, obs: torch.Tensor) -> torch.Tensor:
         """z = (q, p) [..., 2d] of observations [..., D]."""
-        out = self.net("encoder")(self.standardise(obs))
+        out = self.net("encoder")(obs)
         if not self.config.angle_coords:
             return out
         d = self.config.coords
         x, y, p = out.split(d, -1)
         return torch.cat([torch.atan2(y, x), p], -1)
 
-    def standardise(self, obs: torch.Tensor) -> torch.Tensor:
-        """Observations in the units the networks read (identity unless obs_norm)."""
-        return (obs - self.obs_loc) / self.obs_scale
-
     def decode_z(self, z: torch.Tensor) -> torch.Tensor:
-        return self.obs_loc + self.obs_scale * self.net("decoder")(self.features(z))
+        return self.net("decoder")(self.features(z))
 
     def reward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted reward [...] of z [..., 2d] and action [..., A]."""
-        if self.config.reward_input == "obs":
-            x = self.standardise(self.decode_z(z)).detach()
-        else:
-            x = self.features(z)
+        x = self.decode_z(z).detach() if self.config.reward_input == "obs" else self.features(z)
         out = self.net("reward_head")(torch.cat([x, action], -1)).squeeze(-1)
         return self.reward_loc + self.reward_scale * out
-
-    @torch.no_grad()
-    def fit_obs_scale(self, obs: torch.Tensor) -> None:
-        """Set the observation standardisation from the first training batch (obs_norm)."""
-        if not self.config.obs_norm or bool(self.obs_fitted):
-            return
-        flat = obs.reshape(-1, obs.shape[-1])
-        self.obs_loc.copy_(flat.mean(0))
-        if flat.shape[0] > 1:
-            self.obs_scale.copy_(flat.std(0).clamp(min=1e-3))
-        self.obs_fitted.fill_(True)
 
     @torch.no_grad()
     def fit_reward_scale(self, rewards: torch.Tensor) -> None:

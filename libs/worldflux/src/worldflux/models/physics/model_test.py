@@ -296,34 +296,6 @@ def test_activation_option_sets_the_mlps_but_not_the_potential() -> None:
         model(activation="relu6")
 
 
-def test_observation_standardisation_is_fitted_once_and_wraps_encoder_and_decoder(
-    tmp_path,
-) -> None:
-    m = model(obs_norm=True)
-    first = reward_batch()
-    m.eval()
-    m.loss(first)  # evaluation never fits it
-    assert not bool(m.obs_fitted) and float(m.obs_scale.min()) == 1.0
-    m.train()
-    m.loss(first)
-    flat = first.obs.reshape(-1, 3)
-    assert torch.allclose(m.obs_loc, flat.mean(0)) and torch.allclose(m.obs_scale, flat.std(0))
-    shifted = reward_batch()
-    shifted.obs.mul_(3.0).add_(5.0)
-    m.loss(shifted)  # later batches leave it
-    assert torch.allclose(m.obs_loc, flat.mean(0))
-    obs, z = torch.randn(2, 3), torch.randn(2, 4)
-    # the networks work in standardised units, the model's outputs in the data's
-    assert torch.allclose(m.encode_z(obs), m.encoder((obs - m.obs_loc) / m.obs_scale))
-    assert torch.allclose(m.decode_z(z), m.obs_loc + m.obs_scale * m.decoder(z))
-    loaded = WorldModel.from_pretrained(m.save_pretrained(tmp_path / "obs_norm"))
-    assert isinstance(loaded, Physics)
-    assert torch.equal(loaded.decode_z(z), m.decode_z(z))
-    plain = model()  # off by default
-    plain.loss(first)
-    assert not bool(plain.obs_fitted) and float(plain.obs_loc.abs().max()) == 0.0
-
-
 def test_adam_beta2_reaches_the_optimizer() -> None:
     from worldflux.training.optim import build_optimizer
 
