@@ -28,6 +28,7 @@ from worldflux.core import (
     Rollout,
     WorldModel,
 )
+from worldflux.core.averaging import update_average
 from worldflux.core.spec import ActionKind
 from worldflux.models.diffusion.config import DiffusionConfig
 from worldflux.models.diffusion.edm import conditioners, euler_sample, karras_sigmas
@@ -251,20 +252,10 @@ class Diffusion(WorldModel):
     def loss(self, batch: Batch) -> LossOutput:
         return diffusion_loss(self, batch)
 
-    @torch.no_grad()
     def after_optimizer_step(self, step: int) -> None:
-        """Move the averaged denoiser towards the online one. The decay ramps up from 0.1
-        ((1 + step) / (10 + step)) so that a short run's average is not dominated by the
-        initial weights."""
-        if self.denoiser_ema is None:
-            return
-        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
-        for avg, online in zip(
-            self.denoiser_ema.parameters(), self.denoiser.parameters(), strict=True
-        ):
-            avg.lerp_(online, 1.0 - decay)
-        for avg, online in zip(self.denoiser_ema.buffers(), self.denoiser.buffers(), strict=True):
-            avg.copy_(online)
+        """Move the averaged denoiser towards the online one (core.averaging's ramp)."""
+        if self.denoiser_ema is not None:
+            update_average(self.denoiser_ema, self.denoiser, step, self.config.ema_decay)
 
     def denoiser_parameters(self) -> int:
         return sum(p.numel() for p in self.denoiser.parameters())

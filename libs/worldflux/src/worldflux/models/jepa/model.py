@@ -78,13 +78,11 @@ def context_baseline(
     return (total / CONTEXT_DRAWS).flatten(0, 1)
 
 
-def decay_groups(model: torch.nn.Module, decay_norms: bool) -> list[dict[str, Any]]:
+def no_decay_groups(model: torch.nn.Module) -> list[dict[str, Any]]:
     """Optimizer parameter groups as the official I-JEPA and V-JEPA 2 code builds them: biases
-    and 1-D parameters (LayerNorm gains) get no weight decay, every other weight the optimizer's.
-    `decay_norms=True` decays everything alike (one group)."""
+    and 1-D parameters (LayerNorm gains) get no weight decay, every other weight the
+    optimizer's."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if decay_norms:
-        return [{"params": [p for _, p in params], "lr_scale": 1.0}]
     exempt = [p for n, p in params if n.endswith("bias") or p.dim() == 1]
     kept = {id(p) for p in exempt}
     return [
@@ -253,7 +251,10 @@ class JEPA(WorldModel):
         )
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        return decay_groups(self, self.config.decay_norms)
+        """Every parameter decayed alike (decay_norms), or the official no-decay groups."""
+        if self.config.decay_norms:
+            return super().parameter_groups()
+        return no_decay_groups(self)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> None:

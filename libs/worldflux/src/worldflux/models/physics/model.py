@@ -27,6 +27,7 @@ from worldflux.core import (
     Rollout,
     WorldModel,
 )
+from worldflux.core.averaging import update_average
 from worldflux.models.physics.config import PhysicsConfig
 from worldflux.models.physics.hamiltonian import Hamiltonian
 from worldflux.models.physics.loss import physics_loss
@@ -92,16 +93,12 @@ class Physics(WorldModel):
         assert isinstance(module, nn.Module)
         return module
 
-    @torch.no_grad()
     def after_optimizer_step(self, step: int) -> None:
         """Move the averaged networks towards the online ones (ema_decay > 0)."""
-        if self.averaged is None:
-            return
-        c = self.config
-        decay = min(c.ema_decay, (1 + step) / (c.ema_warmup + step))
-        online = nn.ModuleDict(self.online())
-        for avg, cur in zip(self.averaged.parameters(), online.parameters(), strict=True):
-            avg.lerp_(cur, 1.0 - decay)
+        if self.averaged is not None:
+            c = self.config
+            online = nn.ModuleDict(self.online())
+            update_average(self.averaged, online, step, c.ema_decay, c.ema_warmup)
 
     @property
     def spec(self) -> ModelSpec:
