@@ -2,7 +2,7 @@
 generic Trainer, then imagine and plan.
 
     python examples/train_dit.py --test              # seconds: ci size, pendulum pixels
-    python examples/train_dit.py --size ci --steps 1000 --lr 1e-3
+    python examples/train_dit.py --size ci --steps 1200
     python examples/train_dit.py --size base --device cuda --steps 50000 --output-dir runs/dit
 
 Held-out losses (denoising error overall and per noise level, reward) are printed before and
