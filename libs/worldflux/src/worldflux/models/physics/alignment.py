@@ -34,9 +34,20 @@ def alignment_table() -> str:
         return f"average (EMA, decay {decay:g})" if decay > 0 else "trained"
 
     def activation(m: Physics) -> str:
-        if m.config.activation == "tanh":
+        act, reward = m.config.activation, m.config.reward_activation or m.config.activation
+        if act == reward == "tanh":
             return "tanh"
-        return f"tanh (V, force), {m.config.activation} (encoder, decoder, heads)"
+        if reward == act:
+            return f"tanh (V, force), {act} (encoder, decoder, heads)"
+        return f"tanh (V, force), {act} (encoder, decoder), {reward} (reward head)"
+
+    def coords(m: Physics) -> str:
+        d = m.config.coords
+        return f"{d} + {d}" + (" (q angles)" if m.config.angle_coords else "")
+
+    def hamiltonian_form(m: Physics) -> str:
+        mass = "M^-1 of either sign" if m.config.signed_mass else "M^-1 > 0"
+        return f"p^T M^-1 p / 2 + V(q) (separable, {mass})"
 
     def hamiltonian(m: Physics) -> Hamiltonian:
         assert m.hamiltonian is not None
@@ -47,10 +58,8 @@ def alignment_table() -> str:
         return f"{len(layers)} x {layers[0].out_features}"
 
     rows = [
-        ("coordinates (q, p)", f"{SIZES['ci']['coords']} + {SIZES['ci']['coords']}",
-         f"{SIZES['base']['coords']} + {SIZES['base']['coords']}", "given (q, p)"),
-        ("Hamiltonian", "p^T M^-1 p / 2 + V(q) (separable)", "p^T M^-1 p / 2 + V(q) (separable)",
-         "MLP H(q, p)"),
+        ("coordinates (q, p)", coords(ci), coords(base), "given (q, p)"),
+        ("Hamiltonian", hamiltonian_form(ci), hamiltonian_form(base), "MLP H(q, p)"),
         ("V(q) network (layers x width)", potential(ci), potential(base),
          f"{PAPER['potential_layers']} x {PAPER['hidden']} (whole H)"),
         ("activation", activation(ci), activation(base), PAPER["activation"]),

@@ -32,7 +32,7 @@ from worldflux.models.physics.config import PhysicsConfig
 from worldflux.models.physics.hamiltonian import Hamiltonian
 from worldflux.models.physics.loss import physics_loss
 
-ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "silu": nn.SiLU}
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "silu": nn.SiLU, "relu": nn.ReLU}
 
 
 def mlp(inputs: int, hidden: int, outputs: int, activation: str = "tanh") -> nn.Sequential:
@@ -58,7 +58,8 @@ class Physics(WorldModel):
         self.encoder = mlp(obs_dim, c.hidden, features, c.activation)
         self.decoder = mlp(features, c.hidden, obs_dim, c.activation)
         reward_features = obs_dim if c.reward_input == "obs" else features
-        self.reward_head = mlp(reward_features + act, c.hidden, 1, c.activation)
+        reward_activation = c.reward_activation or c.activation
+        self.reward_head = mlp(reward_features + act, c.hidden, 1, reward_activation)
         # reward = reward_loc + reward_scale * head(...), set from the first training batch
         self.register_buffer("reward_loc", torch.zeros(()))
         self.register_buffer("reward_scale", torch.ones(()))
