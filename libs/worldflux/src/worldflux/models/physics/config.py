@@ -106,9 +106,10 @@ class PhysicsConfig(WorldModelConfig):
     activation: str = "tanh"
     # Activation of the reward head alone ("": the same as `activation`). The pendulum reward
     # -(theta^2 + ...) with theta = atan2(sin, cos) has a kink at theta = +-pi, which a smooth
-    # head can only round off (most of a smooth head's held-out error came from |theta| > 2.8);
-    # a ReLU head is piecewise linear and can bend there. The head's gradient reaches nothing
-    # but the head (the reward is never differentiated by the dynamics or the planners).
+    # head can only round off (51-65% of a SiLU head's held-out reward error came from the 2% of
+    # states with |theta| > 2.8); a ReLU head is piecewise linear and can bend there. The
+    # head's gradient reaches nothing but the head (the reward is never differentiated by the
+    # dynamics or the planners).
     reward_activation: str = ""
     lr: float = 1e-3
     # Adam's second-moment decay: 0.99 forgets a small gradient scale in ~100 steps, so that a
