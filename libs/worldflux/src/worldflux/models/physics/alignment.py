@@ -34,7 +34,7 @@ def alignment_table() -> str:
         return f"average (EMA, decay {decay:g})" if decay > 0 else "trained"
 
     def activation(m: Physics) -> str:
-        act, reward = m.config.activation, m.config.reward_activation or m.config.activation
+        act, reward = m.config.activation, m.config.reward_head_activation
         if act == reward == "tanh":
             return "tanh"
         if reward == act:

@@ -152,6 +152,11 @@ class PhysicsConfig(WorldModelConfig):
             raise ContractError("the pendulum energy needs [cos, sin, velocity] observations")
 
     @property
+    def reward_head_activation(self) -> str:
+        """The reward head's activation: `reward_activation`, or `activation` when unset."""
+        return self.reward_activation or self.activation
+
+    @property
     def energy_name(self) -> str:
         if self.energy == "auto":
             return "pendulum" if self.obs_shape == (3,) else "none"

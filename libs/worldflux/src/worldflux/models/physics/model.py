@@ -58,8 +58,7 @@ class Physics(WorldModel):
         self.encoder = mlp(obs_dim, c.hidden, features, c.activation)
         self.decoder = mlp(features, c.hidden, obs_dim, c.activation)
         reward_features = obs_dim if c.reward_input == "obs" else features
-        reward_activation = c.reward_activation or c.activation
-        self.reward_head = mlp(reward_features + act, c.hidden, 1, reward_activation)
+        self.reward_head = mlp(reward_features + act, c.hidden, 1, c.reward_head_activation)
         # reward = reward_loc + reward_scale * head(...), set from the first training batch
         self.register_buffer("reward_loc", torch.zeros(()))
         self.register_buffer("reward_scale", torch.ones(()))
@@ -123,9 +122,7 @@ class Physics(WorldModel):
         c = self.config
         if self.hamiltonian is not None:
             shape = z.shape[:-1]
-            hamiltonian = self.net("hamiltonian")
-            assert isinstance(hamiltonian, Hamiltonian)
-            out = hamiltonian.leapfrog(
+            out = self.active_hamiltonian().leapfrog(
                 z.reshape(-1, z.shape[-1]), action.reshape(-1, action.shape[-1]), c.dt, c.substeps
             )
             return out.reshape(*shape, -1)
@@ -170,9 +167,14 @@ class Physics(WorldModel):
         """The learned Hamiltonian H(z) [...] (hamiltonian dynamics only)."""
         if self.hamiltonian is None:
             raise ContractError("the mlp baseline has no learned energy")
+        return self.active_hamiltonian().energy(z)
+
+    def active_hamiltonian(self) -> Hamiltonian:
+        """The Hamiltonian of this mode: the online one in training, the averaged one in eval
+        mode when there is one (hamiltonian dynamics only)."""
         hamiltonian = self.net("hamiltonian")
         assert isinstance(hamiltonian, Hamiltonian)
-        return hamiltonian.energy(z)
+        return hamiltonian
 
     # -- the world-model interface -------------------------------------------------------
     def encode(self, obs: torch.Tensor, condition: ConditionPayload | None = None) -> LatentState:
