@@ -122,25 +122,27 @@ def test_denoise_metric_per_sigma_and_its_shrinkage_baseline() -> None:
         assert identity["shrink"][0] < identity["model"][0]
 
 
-BUDGET = {"diffusion": 150, "token": 150}
+# family: (its unlearnable dataset, training steps); dit takes images, so pixel noise
+NOISE = {"diffusion": ("noise", 150), "token": ("noise", 150), "dit": ("scene3d-noise", 150)}
 
 
-@pytest.mark.parametrize("family", sorted(BUDGET))
+@pytest.mark.parametrize("family", sorted(NOISE))
 def test_a_generative_family_fails_on_noise(family: str, tmp_path: Path) -> None:
+    dataset, steps = NOISE[family]
     settings = MeasureSettings(
         models=[f"{family}:ci"],
         seeds=[0],
-        steps=BUDGET[family],
+        steps=steps,
         batch_size=16,
         seq_len=16,
         eval_batches=2,
         curve_points=0,
-        datasets={family: "noise"},
+        datasets={family: dataset},
         checks=[],
         overrides={family: {"lr": 1e-3}},
     )
     record = execute(
-        Job(f"{family}:ci", "noise", 0), settings, GateSettings(), LibraryBackend(), None, tmp_path
+        Job(f"{family}:ci", dataset, 0), settings, GateSettings(), LibraryBackend(), None, tmp_path
     )
     assert record.status == "ok", record.error
     assert not is_success(record, GateSettings())
